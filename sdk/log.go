@@ -14,7 +14,7 @@ const hclogTimeLayout = "2006-01-02T15:04:05.000000Z07:00"
 
 var (
 	logMu     sync.Mutex
-	logger    = newHCLogJSON(os.Stderr, slog.LevelInfo)
+	logger              = newHCLogJSON(os.Stderr, slog.LevelInfo)
 	logOutput io.Writer = os.Stderr
 )
 
