@@ -16,6 +16,10 @@ type RecordWriter struct {
 
 	recs    []Record
 	rejects []RecordError
+	// Columnar pending rows from WriteValues; mutually exclusive with recs.
+	cols    []string
+	rows    [][]string
+	origins []string
 	bytes   int
 	cursor  string
 	sent    int
@@ -33,6 +37,11 @@ func (w *RecordWriter) Write(r Record) error {
 	if err := w.ctx.Err(); err != nil {
 		return err
 	}
+	if len(w.rows) > 0 {
+		if err := w.send(); err != nil {
+			return err
+		}
+	}
 	w.recs = append(w.recs, r)
 	for k, v := range r.Fields {
 		w.bytes += len(k) + len(v)
@@ -41,6 +50,54 @@ func (w *RecordWriter) Write(r Record) error {
 		return w.flush()
 	}
 	return nil
+}
+
+// WriteValues queues one record given as values aligned with columns. It is
+// the fast path for plugins that read tabular sources: no map per row, and
+// the column list is sent once per batch. values is copied, so a reused
+// slice (csv.Reader.ReuseRecord) is fine; pass the same columns slice for
+// consecutive rows.
+func (w *RecordWriter) WriteValues(origin string, columns, values []string) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	if len(columns) != len(values) {
+		return errorf("WriteValues: %d columns but %d values (%s)", len(columns), len(values), origin)
+	}
+	if len(w.recs) > 0 || (len(w.rows) > 0 && !sameColumns(w.cols, columns)) {
+		if err := w.send(); err != nil {
+			return err
+		}
+	}
+	if len(w.rows) == 0 {
+		w.cols = columns
+	}
+	row := make([]string, len(values))
+	copy(row, values)
+	w.rows = append(w.rows, row)
+	w.origins = append(w.origins, origin)
+	for _, v := range values {
+		w.bytes += len(v)
+	}
+	if len(w.rows) >= w.batchSize || w.bytes >= w.maxBytes {
+		return w.send()
+	}
+	return nil
+}
+
+func sameColumns(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) > 0 && &a[0] == &b[0] {
+		return true
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Reject reports a source row that could not become a record. It is never
@@ -58,10 +115,10 @@ func (w *RecordWriter) Reject(e RecordError) error {
 func (w *RecordWriter) SetCursor(c string) { w.cursor = c }
 
 // Written counts records sent so far.
-func (w *RecordWriter) Written() int { return w.sent + len(w.recs) }
+func (w *RecordWriter) Written() int { return w.sent + len(w.recs) + len(w.rows) }
 
 func (w *RecordWriter) flush() error {
-	if len(w.recs) == 0 && len(w.rejects) == 0 {
+	if len(w.recs) == 0 && len(w.rows) == 0 && len(w.rejects) == 0 {
 		return nil
 	}
 	return w.send()
@@ -72,6 +129,16 @@ func (w *RecordWriter) flush() error {
 func (w *RecordWriter) close() error { return w.send() }
 
 func (w *RecordWriter) send() error {
+	if len(w.rows) > 0 {
+		err := w.flushFn(w.cols, w.rows, w.origins, w.rejects, w.cursor)
+		w.sent += len(w.rows)
+		// The batch was handed to gRPC, which has marshalled it by now, so
+		// the slices can be reused.
+		w.rows, w.origins = w.rows[:0], w.origins[:0]
+		w.rejects = w.rejects[:0]
+		w.bytes = 0
+		return err
+	}
 	columns := columnsOf(w.recs)
 	index := make(map[string]int, len(columns))
 	for i, c := range columns {
