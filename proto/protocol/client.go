@@ -23,6 +23,9 @@ type ClientConfig struct {
 	// so the checksum covers the program that actually runs.
 	Path string
 	Args []string
+	// Dir is the plugin's working directory; relative paths in its config
+	// resolve against it.
+	Dir string
 	// Env is the plugin's entire environment. The host's own environment is
 	// never passed on: it holds Stripe keys and NOTIFY_SOCKET.
 	Env []string
@@ -91,6 +94,7 @@ func Start(cfg ClientConfig) (*Client, error) {
 	} else {
 		cmd := exec.Command(cfg.Path, cfg.Args...)
 		cmd.Env = cfg.Env
+		cmd.Dir = cfg.Dir
 		pcfg.Cmd = cmd
 		pcfg.SkipHostEnv = true
 		pcfg.AutoMTLS = true

@@ -632,3 +632,9 @@ func jsonable(v any) any {
 	}
 	return v
 }
+
+// PluginNames lists configured plugins, sorted.
+func (c *Config) PluginNames() []string { return sortedKeys(c.Plugins) }
+
+// JobNames lists configured jobs, sorted.
+func (c *Config) JobNames() []string { return sortedKeys(c.Jobs) }

@@ -26,6 +26,8 @@ import (
 type Spec struct {
 	Name string
 	Path string
+	// WorkDir is the plugin's working directory (the config file's).
+	WorkDir string
 	// SHA256 pins the binary (hex); empty means look in the lock file.
 	SHA256 string
 	// SHA256Source says where the pin came from, for error messages.

@@ -116,6 +116,7 @@ func (p *Plugin) launch(ctx context.Context) (*protocol.Client, Info, string, er
 	var dial = p.opt.DialOptions
 	cfg := protocol.ClientConfig{
 		Path:         p.spec.Path,
+		Dir:          p.spec.WorkDir,
 		Env:          baseEnv(p.spec.Env),
 		SHA256:       sum, // checked again by go-plugin right before exec
 		SocketDir:    p.opt.SocketDir,

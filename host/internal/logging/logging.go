@@ -1,0 +1,170 @@
+// Package logging builds the host's slog logger: JSON under systemd or any
+// non-terminal, readable text on a terminal, and a redaction layer that
+// keeps secrets out of every line whatever code logs them.
+package logging
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+
+	"golang.org/x/term"
+)
+
+// Options select level and format.
+type Options struct {
+	Level  string // debug, info, warn, error
+	Format string // auto, json, text
+}
+
+// New returns a logger writing to w with secrets redacted.
+func New(w io.Writer, opt Options) *slog.Logger {
+	level := slog.LevelInfo
+	switch opt.Level {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	ho := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	if useJSON(w, opt.Format) {
+		h = slog.NewJSONHandler(w, ho)
+	} else {
+		h = slog.NewTextHandler(w, ho)
+	}
+	return slog.New(&redactor{next: h})
+}
+
+func useJSON(w io.Writer, format string) bool {
+	switch format {
+	case "json":
+		return true
+	case "text":
+		return false
+	}
+	// systemd sets these for its services; journald stores structured lines.
+	if os.Getenv("JOURNAL_STREAM") != "" || os.Getenv("INVOCATION_ID") != "" {
+		return true
+	}
+	if f, ok := w.(*os.File); ok {
+		return !term.IsTerminal(int(f.Fd()))
+	}
+	return true
+}
+
+var (
+	secretsMu sync.RWMutex
+	secrets   []string
+)
+
+// AddSecret registers a literal value (an API key from the config, say) that
+// must never appear in a log line.
+func AddSecret(s string) {
+	if len(s) < 6 {
+		return
+	}
+	secretsMu.Lock()
+	defer secretsMu.Unlock()
+	for _, x := range secrets {
+		if x == s {
+			return
+		}
+	}
+	secrets = append(secrets, s)
+}
+
+// Patterns of things that are secret wherever they come from: Stripe keys,
+// signing secrets, signature headers, card numbers.
+var secretPatterns = []*regexp.Regexp{
+	regexp.MustCompile(`\b(sk|rk|pk)_(live|test)_[A-Za-z0-9]{6,}`),
+	regexp.MustCompile(`\bwhsec_[A-Za-z0-9+/=_-]{6,}`),
+	regexp.MustCompile(`\bt=\d+,v[01]=[0-9a-fA-F]{16,}(,v[01]=[0-9a-fA-F]{16,})*`),
+	regexp.MustCompile(`\b(?:\d[ -]?){13,19}\b`),
+	regexp.MustCompile(`(?i)(password|passwd|pwd)=[^\s&@]+`),
+	regexp.MustCompile(`(?i)(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+@`),
+}
+
+// Redact removes secrets from s.
+func Redact(s string) string {
+	secretsMu.RLock()
+	for _, x := range secrets {
+		if strings.Contains(s, x) {
+			s = strings.ReplaceAll(s, x, "[REDACTED]")
+		}
+	}
+	secretsMu.RUnlock()
+	for i, re := range secretPatterns {
+		switch i {
+		case 4:
+			s = re.ReplaceAllString(s, "${1}=[REDACTED]")
+		case 5:
+			s = re.ReplaceAllString(s, "${1}[REDACTED]@")
+		default:
+			s = re.ReplaceAllString(s, "[REDACTED]")
+		}
+	}
+	return s
+}
+
+// Keys whose values are secret whatever they look like.
+var secretKeys = map[string]bool{
+	"secret_key": true, "api_key": true, "webhook_secret": true, "hook_secret": true,
+	"stripe-signature": true, "stripe_signature": true, "signature": true, "authorization": true,
+	"password": true, "dsn": true, "card_number": true,
+}
+
+type redactor struct {
+	next slog.Handler
+}
+
+func (r *redactor) Enabled(ctx context.Context, l slog.Level) bool { return r.next.Enabled(ctx, l) }
+
+func (r *redactor) Handle(ctx context.Context, rec slog.Record) error {
+	out := slog.NewRecord(rec.Time, rec.Level, Redact(rec.Message), rec.PC)
+	rec.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(redactAttr(a))
+		return true
+	})
+	return r.next.Handle(ctx, out)
+}
+
+func (r *redactor) WithAttrs(as []slog.Attr) slog.Handler {
+	clean := make([]slog.Attr, len(as))
+	for i, a := range as {
+		clean[i] = redactAttr(a)
+	}
+	return &redactor{next: r.next.WithAttrs(clean)}
+}
+
+func (r *redactor) WithGroup(name string) slog.Handler { return &redactor{next: r.next.WithGroup(name)} }
+
+func redactAttr(a slog.Attr) slog.Attr {
+	if secretKeys[strings.ToLower(a.Key)] {
+		return slog.String(a.Key, "[REDACTED]")
+	}
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, Redact(v.String()))
+	case slog.KindGroup:
+		g := v.Group()
+		out := make([]any, len(g))
+		for i, x := range g {
+			out[i] = redactAttr(x)
+		}
+		return slog.Group(a.Key, out...)
+	case slog.KindAny:
+		if err, ok := v.Any().(error); ok {
+			return slog.String(a.Key, Redact(err.Error()))
+		}
+		return slog.String(a.Key, Redact(v.String()))
+	}
+	return a
+}
