@@ -143,7 +143,9 @@ func (r *redactor) WithAttrs(as []slog.Attr) slog.Handler {
 	return &redactor{next: r.next.WithAttrs(clean)}
 }
 
-func (r *redactor) WithGroup(name string) slog.Handler { return &redactor{next: r.next.WithGroup(name)} }
+func (r *redactor) WithGroup(name string) slog.Handler {
+	return &redactor{next: r.next.WithGroup(name)}
+}
 
 func redactAttr(a slog.Attr) slog.Attr {
 	if secretKeys[strings.ToLower(a.Key)] {
