@@ -156,13 +156,17 @@ func (m *Manager) Stop(ctx context.Context) {
 // CheckCapabilities compares what the config needs (plugin -> capability ->
 // config position) with what running plugins declare.
 func (m *Manager) CheckCapabilities(need map[string]map[string]string) error {
+	return CheckCapabilities(m.Infos(), need)
+}
+
+// CheckCapabilities compares needs with a set of plugin infos.
+func CheckCapabilities(infos map[string]Info, need map[string]map[string]string) error {
 	var problems []string
 	for name, caps := range need {
-		p, ok := m.Get(name)
+		info, ok := infos[name]
 		if !ok {
 			continue
 		}
-		info := p.Info()
 		for c, where := range caps {
 			if !info.Has(c) {
 				problems = append(problems, fmt.Sprintf("%s: plugin %q (%s %s) has no %s capability; it offers: %s",
@@ -245,4 +249,78 @@ func decodeHex(s string) ([]byte, error) {
 		return nil, fmt.Errorf("sha256 %q is not 64 hex characters", s)
 	}
 	return b, nil
+}
+
+// Replace starts every spec as a new process, lets check inspect the
+// would-be plugin set (new ones plus the untouched running ones), and only
+// then swaps them in and stops the processes they replace. On any failure
+// the new processes are stopped and the running set is left exactly as it
+// was: a bad reload never takes a working plugin down.
+func (m *Manager) Replace(ctx context.Context, specs []Spec, remove []string, check func(map[string]Info) error) error {
+	started := make([]*Plugin, 0, len(specs))
+	abort := func(err error) error {
+		for _, p := range started {
+			p.stop(ctx)
+		}
+		return err
+	}
+	var errs []error
+	for _, s := range specs {
+		p := m.newPlugin(s)
+		if err := p.start(ctx); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		started = append(started, p)
+	}
+	if len(errs) > 0 {
+		return abort(errors.Join(errs...))
+	}
+	infos := map[string]Info{}
+	m.mu.Lock()
+	for name, p := range m.plugins {
+		infos[name] = p.Info()
+	}
+	m.mu.Unlock()
+	for _, name := range remove {
+		delete(infos, name)
+	}
+	for _, p := range started {
+		infos[p.spec.Name] = p.Info()
+	}
+	if check != nil {
+		if err := check(infos); err != nil {
+			return abort(err)
+		}
+	}
+	var old []*Plugin
+	m.mu.Lock()
+	for _, p := range started {
+		if prev, ok := m.plugins[p.spec.Name]; ok {
+			old = append(old, prev)
+		}
+		m.plugins[p.spec.Name] = p
+	}
+	for _, name := range remove {
+		if prev, ok := m.plugins[name]; ok {
+			old = append(old, prev)
+			delete(m.plugins, name)
+		}
+	}
+	m.mu.Unlock()
+	for _, p := range old {
+		p.stop(ctx)
+	}
+	return nil
+}
+
+// Infos returns what every running plugin declared.
+func (m *Manager) Infos() map[string]Info {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]Info, len(m.plugins))
+	for name, p := range m.plugins {
+		out[name] = p.Info()
+	}
+	return out
 }

@@ -362,3 +362,42 @@ func TestCheckCapabilities(t *testing.T) {
 		t.Errorf("catalog is present and must not be reported: %v", err)
 	}
 }
+
+func TestReplaceIsAllOrNothing(t *testing.T) {
+	m, _ := newManager(t)
+	if err := m.Start(context.Background(), []Spec{spec("testplugin", `{"records":1}`), spec("hello", `{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	tp, _ := m.Get("testplugin")
+	pid := tp.Pid()
+
+	// A broken config for one plugin: nothing changes.
+	err := m.Replace(context.Background(), []Spec{spec("testplugin", `{"bogus":1}`)}, nil, nil)
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	if p, _ := m.Get("testplugin"); p.Pid() != pid || !p.Status().Up {
+		t.Fatal("a failed replace must leave the running plugin alone")
+	}
+	// A check that fails: nothing changes either.
+	err = m.Replace(context.Background(), []Spec{spec("testplugin", `{"records":2}`)}, []string{"hello"}, func(infos map[string]Info) error {
+		if _, ok := infos["hello"]; ok {
+			t.Error("check should see hello as removed")
+		}
+		return errors.New("nope")
+	})
+	if err == nil || len(m.Names()) != 2 {
+		t.Fatalf("a failed check must keep the old set: %v %v", err, m.Names())
+	}
+	// A good replace swaps the process and drops the removed plugin.
+	if err := m.Replace(context.Background(), []Spec{spec("testplugin", `{"records":2}`)}, []string{"hello"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := m.Get("testplugin")
+	if p.Pid() == pid || !p.Status().Up {
+		t.Error("replace should run a new process")
+	}
+	if _, ok := m.Get("hello"); ok {
+		t.Error("hello should be gone")
+	}
+}
