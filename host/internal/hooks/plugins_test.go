@@ -1,0 +1,124 @@
+package hooks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/acs-connector/acs-connector/host/internal/pluginmgr"
+)
+
+var binDir string
+
+// TestMain builds the real plugin binaries the tests run as subprocesses
+// (the same path production uses) and pins them in a lock file.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hooks-test")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	// One go build for both binaries (-o to a directory names them after
+	// their packages).
+	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "./sdk/internal/testplugin", "./plugins/csvdir")
+	cmd.Dir = "../../.."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build plugins: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	lf := &pluginmgr.LockFile{Version: 1, Plugins: map[string]pluginmgr.LockEntry{}}
+	for _, name := range []string{"testplugin", "csvdir"} {
+		sum, err := pluginmgr.FileSHA256(filepath.Join(dir, name))
+		if err != nil {
+			panic(err)
+		}
+		lf.Plugins[name] = pluginmgr.LockEntry{Name: name, SHA256: sum, InstalledAt: time.Now()}
+	}
+	if err := lf.Write(dir); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// rpcCounter counts the unary RPCs the host makes to plugins, by method.
+type rpcCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *rpcCounter) dial(string) []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		c.mu.Lock()
+		if c.n == nil {
+			c.n = map[string]int{}
+		}
+		c.n[method[strings.LastIndexByte(method, '/')+1:]]++
+		c.mu.Unlock()
+		return invoker(ctx, method, req, reply, cc, opts...)
+	})}
+}
+
+func (c *rpcCounter) get(method string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[method]
+}
+
+// startPlugin runs one plugin binary under a fresh manager. minBackoff
+// steers how soon a killed plugin comes back.
+func startPlugin(t *testing.T, name string, cfg any, minBackoff time.Duration) (*pluginmgr.Plugin, *rpcCounter) {
+	t.Helper()
+	cnt := &rpcCounter{}
+	m := pluginmgr.New(pluginmgr.Options{DialOptions: cnt.dial, HostVersion: "test"})
+	t.Cleanup(func() { m.Stop(context.Background()) })
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := pluginmgr.Spec{Name: name, Path: filepath.Join(binDir, name), ConfigJSON: raw, ConfigSource: "test.yaml:1",
+		MinBackoff: minBackoff, MaxBackoff: 2 * minBackoff, CallTimeout: 10 * time.Second, StartTimeout: 20 * time.Second}
+	if err := m.Start(context.Background(), []pluginmgr.Spec{spec}); err != nil {
+		t.Fatal(err)
+	}
+	p, ok := m.Get(name)
+	if !ok {
+		t.Fatal("plugin not running")
+	}
+	return p, cnt
+}
+
+// csvdirConfig writes a small catalog and returns the plugin's config.
+func csvdirConfig(t *testing.T) map[string]any {
+	t.Helper()
+	dir := t.TempDir()
+	products := "id,title,description,link,image_link,availability,inventory_quantity,price\n" +
+		"MUG-BLUE,Blue enamel mug,A mug.,https://shop.example.com/p/mug,https://img.example.com/mug.jpg,in_stock,12,12.00 USD\n" +
+		"TEE-L,Organic tee,A tee.,https://shop.example.com/p/tee,https://img.example.com/tee.jpg,out_of_stock,0,25.00 USD\n"
+	if err := os.WriteFile(filepath.Join(dir, "products.csv"), []byte(products), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"outbox", "inbox"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return map[string]any{
+		"dir": dir, "outbox": "outbox", "inbox": "inbox",
+		"shipping_options": []map[string]any{
+			{"id": "standard", "name": "Standard shipping", "amount": "5.00", "currency": "USD", "countries": []string{"US"}, "min_days": 3, "max_days": 5},
+			{"id": "express", "name": "Express <b>shipping</b>", "amount": "15.00", "currency": "USD", "countries": []string{"US"}, "min_days": 1, "max_days": 2},
+		},
+		"tax_rates": []map[string]any{{"country": "US", "state": "CA", "name": "California sales tax", "percentage": 7.25}},
+	}
+}
