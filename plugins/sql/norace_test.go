@@ -1,0 +1,10 @@
+//go:build !race
+
+package main
+
+import "time"
+
+const (
+	raceEnabled  = false
+	streamBudget = 15 * time.Second
+)

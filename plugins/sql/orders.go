@@ -1,0 +1,377 @@
+package main
+
+import (
+	"context"
+	"crypto/sha1"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+
+	"github.com/acs-connector/acs-connector/sdk"
+)
+
+// orderParamNames are the placeholders order_insert (and order_line_insert)
+// may use. Amounts are integers in minor units; the *_decimal forms are the
+// same amounts as exact decimal text in currency units ("12.34"), for
+// numeric columns.
+var orderParamNames = set(
+	"session_id", "order_uuid", "payment_intent_id", "order_number", "created", "currency",
+	"amount_total", "amount_subtotal", "amount_tax", "amount_shipping", "amount_discount",
+	"amount_total_decimal", "amount_subtotal_decimal", "amount_tax_decimal", "amount_shipping_decimal", "amount_discount_decimal",
+	"email", "phone",
+	"shipping_name", "shipping_line1", "shipping_line2", "shipping_city", "shipping_state", "shipping_postal_code", "shipping_country",
+	"billing_name", "billing_line1", "billing_line2", "billing_city", "billing_state", "billing_postal_code", "billing_country",
+	"shipping_option_id", "shipping_option_name", "card_brand", "card_last4", "livemode", "agent_details", "line_count",
+)
+
+// lineParamNames are the per-line placeholders of order_line_insert, on top
+// of the order's and :order_ref (the reference order_insert returned or
+// order_lookup found).
+var lineParamNames = set(
+	"line_number", "sku", "name", "description", "quantity", "unit_amount", "line_amount_total", "line_tax",
+	"unit_amount_decimal", "line_amount_total_decimal", "line_tax_decimal", "gtin", "mpn",
+)
+
+// orderValues maps an order to its placeholder values.
+func (st *state) orderValues(key string, o *sdk.Order) map[string]any {
+	ccy := strings.ToUpper(o.Currency)
+	if ccy == "" {
+		ccy = st.currency
+	}
+	created := o.Created
+	if created.IsZero() {
+		created = time.Now()
+	}
+	v := map[string]any{
+		"session_id":           key,
+		"order_uuid":           uuid5(key),
+		"payment_intent_id":    o.PaymentIntentID,
+		"order_number":         o.OrderNumber,
+		"created":              st.timeParam(created),
+		"currency":             ccy,
+		"email":                o.Email,
+		"phone":                o.Phone,
+		"shipping_name":        o.ShippingName,
+		"billing_name":         o.BillingName,
+		"shipping_option_id":   o.ShippingOptionID,
+		"shipping_option_name": o.ShippingOptionName,
+		"livemode":             st.boolParam(o.Livemode),
+		"agent_details":        o.AgentDetailsJSON,
+		"line_count":           int64(len(o.Lines)),
+		"card_brand":           "",
+		"card_last4":           "",
+	}
+	for name, amount := range map[string]int64{
+		"amount_total": o.AmountTotal, "amount_subtotal": o.AmountSubtotal, "amount_tax": o.AmountTax,
+		"amount_shipping": o.AmountShipping, "amount_discount": o.AmountDiscount,
+	} {
+		v[name] = amount
+		v[name+"_decimal"] = decimalText(amount, ccy)
+	}
+	addAddress(v, "shipping_", o.ShippingAddress)
+	addAddress(v, "billing_", o.BillingAddress)
+	if o.Card != nil {
+		v["card_brand"], v["card_last4"] = o.Card.Brand, o.Card.Last4
+	}
+	return v
+}
+
+func addAddress(v map[string]any, prefix string, a *sdk.Address) {
+	if a == nil {
+		a = &sdk.Address{}
+	}
+	v[prefix+"line1"], v[prefix+"line2"], v[prefix+"city"] = a.Line1, a.Line2, a.City
+	v[prefix+"state"], v[prefix+"postal_code"], v[prefix+"country"] = a.State, a.PostalCode, a.Country
+}
+
+// lineValues adds one line's placeholders to the order's.
+func lineValues(order map[string]any, ref string, n int, l *sdk.OrderLine) map[string]any {
+	v := make(map[string]any, len(order)+16)
+	for k, x := range order {
+		v[k] = x
+	}
+	ccy := order["currency"].(string)
+	var tax int64
+	for _, t := range l.Taxes {
+		tax += t.Amount
+	}
+	v["order_ref"] = ref
+	v["line_number"] = int64(n)
+	v["sku"], v["name"], v["description"] = l.SKU, l.Name, l.Description
+	v["quantity"] = l.Quantity
+	v["unit_amount"], v["unit_amount_decimal"] = l.UnitAmount, decimalText(l.UnitAmount, ccy)
+	v["line_amount_total"], v["line_amount_total_decimal"] = l.AmountTotal, decimalText(l.AmountTotal, ccy)
+	v["line_tax"], v["line_tax_decimal"] = tax, decimalText(tax, ccy)
+	v["gtin"], v["mpn"] = l.GTIN, l.MPN
+	return v
+}
+
+// decimalText is minor units as exact decimal text: 1234 USD -> "12.34".
+func decimalText(minor int64, ccy string) string {
+	s := sdk.Money(minor, ccy)
+	return s[:strings.IndexByte(s, ' ')]
+}
+
+// timeParam binds a time: time.Time for PostgreSQL, SQLite's canonical UTC
+// text ("2006-01-02 15:04:05") for SQLite, so it compares with
+// CURRENT_TIMESTAMP values.
+func (st *state) timeParam(t time.Time) any {
+	if st.pg() {
+		return t
+	}
+	return t.UTC().Format("2006-01-02 15:04:05")
+}
+
+func (st *state) boolParam(b bool) any {
+	if st.pg() {
+		return b
+	}
+	if b {
+		return int64(1)
+	}
+	return int64(0)
+}
+
+// uuid5 derives a stable UUID (version 5, SHA-1, in a namespace of this
+// plugin's own) from the checkout session id, for order tables whose key is
+// generated by the application (as Saleor's UUID order ids are). The same
+// session always gives the same UUID.
+func uuid5(name string) string {
+	// Namespace: uuid5(URL namespace, "https://github.com/acs-connector/acs-connector/plugins/sql").
+	ns := [16]byte{0x6d, 0x1f, 0x5c, 0x2e, 0x8a, 0x4b, 0x5e, 0x0c, 0x9f, 0x3d, 0x41, 0x7a, 0x22, 0xb6, 0x90, 0x13}
+	h := sha1.New()
+	h.Write(ns[:])
+	h.Write([]byte(name))
+	sum := h.Sum(nil)
+	sum[6] = sum[6]&0x0f | 0x50
+	sum[8] = sum[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", sum[0:4], sum[4:6], sum[6:8], sum[8:10], sum[10:16])
+}
+
+// errDuplicate means the order row for this session already exists.
+var errDuplicate = errors.New("order already exists")
+
+// pushOrder records a paid order: order_insert and one order_line_insert
+// per line, in one transaction. The session id is the idempotency key:
+// when the order table's unique constraint says the session already has an
+// order (a retry, or a concurrent push of the same order), the transaction
+// is rolled back and order_lookup's reference for it is returned, so every
+// push of one session gets the same answer and the database holds one
+// order. A constraint violation other than that one (an unknown SKU, a CHECK
+// or NOT NULL failure, a trigger's RAISE) rejects the order with the
+// database's message; other errors (connection lost, timeout) are returned
+// so the host retries.
+func (st *state) pushOrder(ctx context.Context, req *sdk.PushOrderRequest, resp *sdk.PushOrderResponse) error {
+	if st.insert == nil {
+		return fmt.Errorf("no queries.order_insert configured: %w", sdk.ErrUnimplemented)
+	}
+	key := req.IdempotencyKey
+	if key == "" {
+		return errors.New("PushOrder: empty idempotency key")
+	}
+	ctx, cancel := context.WithTimeout(ctx, st.queryTimeout)
+	defer cancel()
+
+	if ref, ok, err := st.lookupOrder(ctx, st.db, key); err != nil {
+		return err
+	} else if ok {
+		resp.Status, resp.BackendReference = sdk.Accepted, ref
+		return nil
+	}
+	ref, err := st.insertOrder(ctx, key, &req.Order)
+	switch {
+	case err == nil:
+		resp.Status, resp.BackendReference = sdk.Accepted, ref
+		sdk.Logger().Info("order inserted", "session", key, "reference", ref, "lines", len(req.Order.Lines))
+		return nil
+	case errors.Is(err, errDuplicate):
+		ref, ok, lerr := st.lookupOrder(ctx, st.db, key)
+		if lerr != nil {
+			return lerr
+		}
+		if !ok {
+			return fmt.Errorf("order_insert for session %s hit a unique constraint but order_lookup finds no order for it: %w", key, err)
+		}
+		resp.Status, resp.BackendReference = sdk.Accepted, ref
+		return nil
+	}
+	var rej *rejection
+	if errors.As(err, &rej) {
+		resp.Status, resp.Reason = sdk.Rejected, rej.reason
+		sdk.Logger().Warn("order rejected by the database", "session", key, "reason", rej.reason)
+		return nil
+	}
+	return err
+}
+
+// rejection is a constraint violation: the database refuses this order.
+type rejection struct{ reason string }
+
+func (r *rejection) Error() string { return r.reason }
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// lookupOrder runs order_lookup for a session; the first column of the
+// first row is the reference.
+func (st *state) lookupOrder(ctx context.Context, q querier, key string) (string, bool, error) {
+	rows, err := q.QueryContext(ctx, st.lookup.SQL, st.lookup.args(map[string]any{"session_id": key}, st.params)...)
+	if err != nil {
+		return "", false, st.errorf(err, "query order_lookup")
+	}
+	defer rows.Close()
+	ref, ok, err := firstValue(rows)
+	if err != nil {
+		return "", false, st.errorf(err, "query order_lookup")
+	}
+	return ref, ok, nil
+}
+
+// firstValue reads the first column of the first row as text.
+func firstValue(rows *sql.Rows) (string, bool, error) {
+	if !rows.Next() {
+		return "", false, rows.Err()
+	}
+	cols, err := rows.Columns()
+	if err != nil {
+		return "", false, err
+	}
+	raw := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range raw {
+		ptrs[i] = &raw[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return "", false, err
+	}
+	if raw[0] == nil {
+		return "", true, nil
+	}
+	c := converter{}
+	s, err := c.text(raw[0])
+	return s, true, err
+}
+
+func (st *state) insertOrder(ctx context.Context, key string, o *sdk.Order) (ref string, err error) {
+	tx, err := st.db.BeginTx(ctx, nil)
+	if err != nil {
+		return "", st.errorf(err, "begin order transaction")
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	vals := st.orderValues(key, o)
+	args := st.insert.args(vals, st.params)
+	if st.insert.Returning {
+		rows, err := tx.QueryContext(ctx, st.insert.SQL, args...)
+		if err != nil {
+			return "", st.classify(err, "order_insert")
+		}
+		r, ok, err := firstValue(rows)
+		rows.Close()
+		if err != nil {
+			return "", st.classify(err, "order_insert")
+		}
+		if !ok {
+			return "", errDuplicate // ON CONFLICT DO NOTHING RETURNING ...
+		}
+		ref = r
+	} else {
+		res, err := tx.ExecContext(ctx, st.insert.SQL, args...)
+		if err != nil {
+			return "", st.classify(err, "order_insert")
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			return "", errDuplicate // ON CONFLICT DO NOTHING
+		}
+	}
+	if ref == "" {
+		r, ok, err := st.lookupOrder(ctx, tx, key)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			return "", fmt.Errorf("order_lookup finds no order for session %s right after order_insert; check that both use :session_id the same way", key)
+		}
+		ref = r
+	}
+	if st.lines != nil {
+		for i := range o.Lines {
+			l := &o.Lines[i]
+			lv := lineValues(vals, ref, i+1, l)
+			if _, err := tx.ExecContext(ctx, st.lines.SQL, st.lines.args(lv, st.params)...); err != nil {
+				cerr := st.classify(err, "order_line_insert")
+				var rej *rejection
+				if errors.As(cerr, &rej) {
+					rej.reason = fmt.Sprintf("line %d (SKU %q): %s", i+1, l.SKU, rej.reason)
+				}
+				if errors.Is(cerr, errDuplicate) {
+					cerr = &rejection{reason: fmt.Sprintf("line %d (SKU %q): %s", i+1, l.SKU, redact(err.Error(), st.secrets))}
+				}
+				return "", cerr
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return "", st.classify(err, "commit order")
+	}
+	return ref, nil
+}
+
+// classify turns a database error into errDuplicate (unique violation),
+// a rejection (other integrity constraint, or a trigger's raised error), or
+// a plain wrapped error.
+func (st *state) classify(err error, what string) error {
+	if unique, constraint := constraintKind(err); unique {
+		return fmt.Errorf("%s: %w", what, errDuplicate)
+	} else if constraint {
+		return &rejection{reason: redact(constraintMessage(err), st.secrets)}
+	}
+	return st.errorf(err, "%s", what)
+}
+
+// SQLite result codes (sqlite3.h).
+const (
+	sqliteConstraint           = 19
+	sqliteConstraintPrimaryKey = 1555
+	sqliteConstraintUnique     = 2067
+)
+
+func constraintKind(err error) (unique, constraint bool) {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "23505":
+			return true, true
+		case strings.HasPrefix(pgErr.Code, "23"), pgErr.Code == "P0001":
+			return false, true
+		}
+		return false, false
+	}
+	var sqErr *sqlite.Error
+	if errors.As(err, &sqErr) {
+		switch code := sqErr.Code(); {
+		case code == sqliteConstraintUnique, code == sqliteConstraintPrimaryKey:
+			return true, true
+		case code&0xff == sqliteConstraint:
+			return false, true
+		}
+	}
+	return false, false
+}
+
+func constraintMessage(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Message
+	}
+	return err.Error()
+}
