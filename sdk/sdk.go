@@ -81,6 +81,15 @@ type OrderUpdateSource interface {
 	AckOrderUpdates(ctx context.Context, ids []string) error
 }
 
+// CapabilityNarrower is implemented by plugins whose configuration decides
+// what they can do (a SQL plugin without an inventory query, say). After
+// Configure, the host asks again, and only capabilities both implemented and
+// listed here are declared, so `config check` catches a job that needs a
+// capability the configured plugin lacks.
+type CapabilityNarrower interface {
+	ConfiguredCapabilities() []string
+}
+
 // UnimplementedPlugin gives defaults: Configure accepts an empty block and
 // rejects anything else, and Stop does nothing.
 type UnimplementedPlugin struct{}
@@ -108,8 +117,30 @@ const (
 	CapOrderUpdates      = "order_updates"
 )
 
-// Capabilities lists what p can do, derived from the interfaces it implements.
+// Capabilities lists what p can do: the interfaces it implements, narrowed by
+// ConfiguredCapabilities when it has that method.
 func Capabilities(p Plugin) []string {
+	caps := ImplementedCapabilities(p)
+	n, ok := p.(CapabilityNarrower)
+	if !ok {
+		return caps
+	}
+	allowed := map[string]bool{}
+	for _, c := range n.ConfiguredCapabilities() {
+		allowed[c] = true
+	}
+	out := caps[:0]
+	for _, c := range caps {
+		if allowed[c] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// ImplementedCapabilities lists the capability interfaces p implements,
+// ignoring ConfiguredCapabilities.
+func ImplementedCapabilities(p Plugin) []string {
 	var caps []string
 	if _, ok := p.(CatalogReader); ok {
 		caps = append(caps, CapCatalog)

@@ -10,6 +10,7 @@ import (
 	"context"
 	_ "embed"
 	"errors"
+	"strings"
 	"sync/atomic"
 
 	"github.com/acs-connector/acs-connector/sdk"
@@ -140,3 +141,19 @@ func (p *plugin) AckOrderUpdates(ctx context.Context, ids []string) error {
 }
 
 func main() { sdk.Serve(newPlugin()) }
+
+// ConfiguredCapabilities narrows the declared capabilities to the queries
+// the config provides, so the host's `config check` reports a job whose
+// query is missing instead of failing at run time. Before Configure
+// everything the plugin implements is offered.
+func (p *plugin) ConfiguredCapabilities() []string {
+	st := p.st.Load()
+	if st == nil {
+		return sdk.ImplementedCapabilities(p)
+	}
+	var caps []string
+	for _, c := range st.capabilities() {
+		caps = append(caps, strings.TrimSuffix(c, " (incremental)"))
+	}
+	return caps
+}

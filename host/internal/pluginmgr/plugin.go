@@ -162,6 +162,15 @@ func (p *Plugin) launch(ctx context.Context) (*protocol.Client, Info, string, er
 		}
 		return nil, info, got, fmt.Errorf("plugin %s rejected its config:%s", p.spec.Name, msg)
 	}
+	// Configuration may narrow what the plugin can do; ask again.
+	if d2, err := conn.Describe(cctx, &pb.DescribeRequest{HostVersion: p.opt.HostVersion}); err == nil {
+		info.Capabilities = info.Capabilities[:0]
+		for _, cp := range d2.GetCapabilities() {
+			if n, ok := capNames[cp]; ok {
+				info.Capabilities = append(info.Capabilities, n)
+			}
+		}
+	}
 	return c, info, got, nil
 }
 
