@@ -38,6 +38,8 @@ type SyncMethods interface {
 	// DeleteUploadErrors removes the error rows of an upload from source
 	// ("" = every source).
 	DeleteUploadErrors(ctx context.Context, uploadID int64, source string) error
+	// GetUpload returns one upload by id.
+	GetUpload(ctx context.Context, uploadID int64) (*Upload, error)
 }
 
 // SyncStore is a Store with the SyncMethods.
@@ -227,4 +229,10 @@ func (b *base) DeleteUploadErrors(ctx context.Context, uploadID int64, source st
 		return fmt.Errorf("store: delete errors of upload %d: %w", uploadID, err)
 	}
 	return nil
+}
+
+// GetUpload returns one upload by id.
+func (b *base) GetUpload(ctx context.Context, uploadID int64) (*Upload, error) {
+	return b.getUpload(ctx, "upload "+strconv.FormatInt(uploadID, 10),
+		`SELECT `+uploadCols+` FROM uploads WHERE id = ?`, uploadID)
 }

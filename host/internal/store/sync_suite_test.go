@@ -273,6 +273,8 @@ func testDeleteUpload(t *testing.T, e env) {
 		t.Fatalf("accepted = %v, want %v", got, want)
 	}
 	wantErr(t, s.DeleteUpload(ctx, u.ID), ErrNotFound)
+	_, err = s.GetUpload(ctx, u.ID)
+	wantErr(t, err, ErrNotFound)
 
 	// An upload Stripe knows stays on record.
 	sent := newUpload(t, s, job)
@@ -284,6 +286,9 @@ func testDeleteUpload(t *testing.T, e env) {
 	if _, err := s.GetUploadByImportID(ctx, "impset_1"); err != nil {
 		t.Fatal(err)
 	}
+	got, err := s.GetUpload(ctx, sent.ID)
+	must(t, err)
+	sameFields(t, "GetUpload", got, sent)
 }
 
 func testDeleteUploadErrors(t *testing.T, e env) {
