@@ -1,0 +1,374 @@
+package orders
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/acs-connector/acs-connector/host/internal/emulator"
+	"github.com/acs-connector/acs-connector/host/internal/store"
+)
+
+func TestThousandOrdersTripleDeliveredArePushedExactlyOnce(t *testing.T) {
+	n, lost := 1000, 40 // lost: completed while no webhook endpoint is set; only reconciliation finds them
+	if v, err := strconv.Atoi(os.Getenv("ACS_TEST_ORDERS_N")); err == nil && v > 0 {
+		n, lost = v, v/25
+	}
+	e := newEnv(t, envOptions{Fanout: 3, Workers: 8})
+	e.patience = 3 * time.Minute // the race detector on a small machine
+	ctx := context.Background()
+	start := time.Now()
+
+	// Webhooks lost: the endpoint is gone while these orders complete.
+	var ids []string
+	e.emu.SetWebhook("", "")
+	for i := 0; i < lost; i++ {
+		ids = append(ids, e.checkout(mugOrder(1)))
+	}
+	e.emu.SetWebhook(e.webhookURL, whSecret)
+
+	// The rest, from 8 agents at once, every webhook delivered three times
+	// concurrently, and a reconciliation run in the middle of it all.
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	reconciled := make(chan error, 1)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n-lost; i += 8 {
+				in := mugOrder(int64(1 + i%3))
+				if i%2 == 1 {
+					in.Lines = append(in.Lines, emulator.CheckoutLine{SKU: "TEE-L", Name: "Organic tee", Quantity: 1, UnitAmount: 2500})
+				}
+				id := e.checkout(in)
+				mu.Lock()
+				ids = append(ids, id)
+				if len(ids) == n/2 {
+					go func() { reconciled <- e.svc.Reconcile(ctx, time.Hour) }()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	created := time.Since(start)
+	if err := <-reconciled; err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("every order accepted", func() bool {
+		c, _ := e.st.CountOrdersByState(ctx)
+		return c[store.OrderAccepted] == n
+	})
+	accepted := time.Since(start)
+	e.waitFor("deliveries", func() bool {
+		for _, d := range e.emu.Deliveries() {
+			if !d.Delivered {
+				return false
+			}
+		}
+		return true
+	})
+	// A retry pass pushes nothing more.
+	if err := e.svc.RetryPending(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	deliveries := 0
+	for _, d := range e.emu.Deliveries() {
+		deliveries += d.Attempts
+	}
+	pushes := e.rpc.get("PushOrder")
+	files := e.outboxFiles()
+	sort.Strings(files)
+	sort.Strings(ids)
+	if pushes != n {
+		t.Errorf("PushOrder RPCs: %d, want exactly %d", pushes, n)
+	}
+	if len(files) != n || strings.Join(files, ",") != strings.Join(ids, ",") {
+		t.Errorf("outbox has %d files for %d orders", len(files), len(ids))
+	}
+	c, _ := e.st.CountOrdersByState(ctx)
+	if c[store.OrderAccepted] != n || len(c) != 1 {
+		t.Errorf("ledger: %v", c)
+	}
+	if !strings.Contains(e.logs.String(), "reconciliation found an order no webhook delivered") {
+		t.Error("reconciliation did not report the orders whose webhooks were lost")
+	}
+	if strings.Contains(e.logs.String(), "NEEDS ATTENTION") {
+		t.Error("an order gave up")
+	}
+	t.Logf("%d orders (%d webhooks lost), %d webhook deliveries x3 concurrent, 1 reconciliation mid-run: %d PushOrder RPCs, %d outbox files; created in %s, all accepted after %s",
+		n, lost, deliveries, pushes, len(files), created.Round(time.Millisecond), accepted.Round(time.Millisecond))
+}
+
+func TestCrashAfterPushIsRetriedWithTheSameKey(t *testing.T) {
+	e := newEnv(t, envOptions{NoStart: true})
+	ctx := context.Background()
+	id := e.checkout(mugOrder(1))
+	e.waitFor("recorded", func() bool { _, err := e.st.GetOrder(ctx, id); return err == nil })
+
+	// A worker claimed the order and pushed it, then died before recording
+	// the answer: the row is pushing, the plugin has the order.
+	o, ok, err := e.st.ClaimOrder(ctx, id, 50*time.Millisecond)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	_ = o
+	if err := e.svc.Fulfil(ctx, id); err != nil { // still claimed: does nothing
+		t.Fatal(err)
+	}
+	if n := e.rpc.get("PushOrder"); n != 0 {
+		t.Fatalf("pushed while another worker held the claim: %d", n)
+	}
+	time.Sleep(60 * time.Millisecond) // the dead worker's lease runs out
+	if err := e.svc.RetryPending(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := e.waitOrder(id, store.OrderAccepted)
+	if got.Attempts != 2 || got.BackendRef == "" {
+		t.Fatalf("after takeover: %+v", got)
+	}
+	// Pushing again with the same key gets the plugin's first answer: one
+	// outbox file.
+	if files := e.outboxFiles(); len(files) != 1 || files[0] != id {
+		t.Fatalf("outbox: %v", files)
+	}
+	// Final orders are never claimed again.
+	if err := e.svc.Fulfil(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.rpc.get("PushOrder"); n != 1 {
+		t.Fatalf("pushes: %d", n)
+	}
+}
+
+func TestFailedAttemptsRetryUntilThePluginIsBack(t *testing.T) {
+	e := newEnv(t, envOptions{NoStart: true})
+	ctx := context.Background()
+	id := e.checkout(mugOrder(1))
+	e.waitFor("recorded", func() bool { _, err := e.st.GetOrder(ctx, id); return err == nil })
+	// The outbox disappears: the plugin fails the push.
+	if err := os.Rename(e.outbox, e.outbox+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Fulfil(ctx, id); err == nil {
+		t.Fatal("push into a missing outbox should fail")
+	}
+	o := e.waitOrder(id, store.OrderFailed)
+	if o.LastError == "" || o.Attempts != 1 {
+		t.Fatalf("failed attempt: %+v", o)
+	}
+	if err := os.Rename(e.outbox+".away", e.outbox); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // backoff
+	if err := e.svc.RetryPending(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if o := e.waitOrder(id, store.OrderAccepted); o.Attempts != 2 {
+		t.Fatalf("retried: %+v", o)
+	}
+}
+
+func TestRejectedOrderIsRefundedUnderAutomaticCapture(t *testing.T) {
+	e := newEnv(t, envOptions{RefundRejected: true})
+	in := mugOrder(2)
+	in.Lines[0].SKU = "DISCONTINUED-1"
+	id := e.checkout(in)
+	o := e.waitOrder(id, store.OrderRejected)
+	if !strings.Contains(o.Reason, "no longer sold") {
+		t.Errorf("reject reason: %q", o.Reason)
+	}
+	pi := e.paymentIntent(id)
+	e.waitFor("refund", func() bool { return len(e.refundsOf(pi)) == 1 })
+	o = e.waitOrder(id, store.OrderRejected)
+	e.waitFor("ledger refunded", func() bool {
+		o, _ = e.st.GetOrder(context.Background(), id)
+		return o.Refund == store.RefundRefunded
+	})
+	r := e.refundsOf(pi)[0]
+	if r.Amount != o.AmountTotal || o.AmountRefunded != o.AmountTotal || r.Metadata["acs_checkout_session"] != id ||
+		!strings.Contains(r.Metadata["acs_reason"], "no longer sold") {
+		t.Fatalf("refund %+v, ledger %+v", r, o)
+	}
+	status, captured, refunded, _ := e.emu.PaymentIntent(pi)
+	if status != "succeeded" || refunded != captured {
+		t.Fatalf("payment intent: %s captured %d refunded %d", status, captured, refunded)
+	}
+	// Sweeps and retries refund nothing more.
+	time.Sleep(20 * time.Millisecond)
+	if err := e.svc.RetryPending(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Fulfil(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.refundsOf(pi)); n != 1 {
+		t.Fatalf("refunds: %d", n)
+	}
+}
+
+func TestManualCaptureCapturesOnAccept(t *testing.T) {
+	e := newEnv(t, envOptions{Capture: CaptureManual})
+	in := mugOrder(1)
+	in.CaptureManual = true
+	id := e.checkout(in)
+	e.waitOrder(id, store.OrderAccepted)
+	pi := e.paymentIntent(id)
+	var o *store.Order
+	e.waitFor("captured", func() bool {
+		o, _ = e.st.GetOrder(context.Background(), id)
+		return o.Capture == store.CaptureCaptured
+	})
+	status, captured, _, _ := e.emu.PaymentIntent(pi)
+	if status != "succeeded" || captured != o.AmountTotal || captured == 0 {
+		t.Fatalf("payment intent %s: %s captured %d (order total %d)", pi, status, captured, o.AmountTotal)
+	}
+	if n := e.emu.CountRequests("POST", "/v1/payment_intents/"+pi+"/capture"); n != 1 {
+		t.Fatalf("capture requests: %d", n)
+	}
+}
+
+func TestManualCaptureOnShipment(t *testing.T) {
+	e := newEnv(t, envOptions{Capture: CaptureManual, CaptureOn: CaptureOnShipped})
+	ctx := context.Background()
+	in := mugOrder(1)
+	in.CaptureManual = true
+	id := e.checkout(in)
+	e.waitOrder(id, store.OrderAccepted)
+	pi := e.paymentIntent(id)
+	if status, _, _, _ := e.emu.PaymentIntent(pi); status != "requires_capture" {
+		t.Fatalf("captured before shipment: %s", status)
+	}
+	e.writeUpdate("ship-1", map[string]any{"checkout_session_id": id, "kind": "shipped", "carrier": "UPS", "tracking_number": "1Z999"})
+	if err := e.svc.ApplyOrderUpdates(ctx, e.plugin); err != nil {
+		t.Fatal(err)
+	}
+	if status, captured, _, _ := e.emu.PaymentIntent(pi); status != "succeeded" || captured == 0 {
+		t.Fatalf("after shipment: %s %d", status, captured)
+	}
+	if _, err := os.Stat(filepath.Join(e.inbox, "processed", "ship-1.json")); err != nil {
+		t.Fatalf("update not acknowledged: %v", err)
+	}
+}
+
+func TestRejectedOrderUnderManualCaptureIsCancelledNotRefunded(t *testing.T) {
+	e := newEnv(t, envOptions{Capture: CaptureManual, RefundRejected: true})
+	in := mugOrder(1)
+	in.CaptureManual = true
+	in.Lines[0].SKU = "GONE"
+	id := e.checkout(in)
+	e.waitOrder(id, store.OrderRejected)
+	pi := e.paymentIntent(id)
+	e.waitFor("cancel request", func() bool { return e.emu.CountRequests("POST", "/v1/payment_intents/"+pi+"/cancel") >= 1 })
+	if n := len(e.refundsOf(pi)); n != 0 {
+		t.Fatalf("refunds of an uncaptured payment: %d", n)
+	}
+	if n := e.emu.CountRequests("POST", "/v1/payment_intents/"+pi+"/capture"); n != 0 {
+		t.Fatalf("rejected order captured: %d", n)
+	}
+}
+
+func TestCancellationRefundsOnceEvenWhenAppliedTwice(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	id := e.checkout(mugOrder(2))
+	o := e.waitOrder(id, store.OrderAccepted)
+	pi := e.paymentIntent(id)
+
+	update := map[string]any{"id": "upd-cancel-1", "checkout_session_id": id, "kind": "cancelled", "reason": "customer called"}
+	e.writeUpdate("cancel-1", update)
+	if err := e.svc.ApplyOrderUpdates(ctx, e.plugin); err != nil {
+		t.Fatal(err)
+	}
+	// The backend sends the same update again (it lost our acknowledgement).
+	e.writeUpdate("cancel-1-again", update)
+	if err := e.svc.ApplyOrderUpdates(ctx, e.plugin); err != nil {
+		t.Fatal(err)
+	}
+	refunds := e.refundsOf(pi)
+	if len(refunds) != 1 || refunds[0].Amount != o.AmountTotal || refunds[0].Reason != "requested_by_customer" ||
+		refunds[0].Metadata["acs_update_id"] != "upd-cancel-1" {
+		t.Fatalf("refunds: %+v (total %d)", refunds, o.AmountTotal)
+	}
+	o, _ = e.st.GetOrder(ctx, id)
+	if o.AmountRefunded != o.AmountTotal || o.Refund != store.RefundRefunded {
+		t.Fatalf("ledger: %+v", o)
+	}
+	for _, f := range []string{"cancel-1.json", "cancel-1-again.json"} {
+		if _, err := os.Stat(filepath.Join(e.inbox, "processed", f)); err != nil {
+			t.Errorf("%s not acknowledged: %v", f, err)
+		}
+	}
+}
+
+func TestPartialCancellationRefundsTheLinesShare(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	in := mugOrder(3)
+	in.Lines = append(in.Lines, emulator.CheckoutLine{SKU: "TEE-L", Name: "Organic tee", Quantity: 1, UnitAmount: 2500})
+	in.TaxPercent = 8.25
+	in.ShippingAmount = 500
+	id := e.checkout(in)
+	e.waitOrder(id, store.OrderAccepted)
+	pi := e.paymentIntent(id)
+
+	// 3 mugs at 12.00 carry round(3600 * 8.25%) = 297 tax: one mug is
+	// 1200 + 99.
+	e.writeUpdate("partial-1", map[string]any{"checkout_session_id": id, "kind": "partially_cancelled",
+		"lines": []map[string]any{{"sku": "MUG-BLUE", "quantity": 1}}})
+	// An explicit amount wins.
+	e.writeUpdate("partial-2", map[string]any{"checkout_session_id": id, "kind": "partially_cancelled",
+		"lines": []map[string]any{{"sku": "TEE-L", "quantity": 1}}, "refund_amount": 1000})
+	// More than was ordered cannot be applied: recorded as failed, acked.
+	e.writeUpdate("partial-3", map[string]any{"checkout_session_id": id, "kind": "partially_cancelled",
+		"lines": []map[string]any{{"sku": "MUG-BLUE", "quantity": 5}}})
+	if err := e.svc.ApplyOrderUpdates(ctx, e.plugin); err != nil {
+		t.Fatal(err)
+	}
+	var amounts []int64
+	for _, r := range e.refundsOf(pi) {
+		amounts = append(amounts, r.Amount)
+	}
+	sort.Slice(amounts, func(i, j int) bool { return amounts[i] < amounts[j] })
+	if fmt.Sprint(amounts) != "[1000 1299]" {
+		t.Fatalf("refund amounts %v, want [1000 1299]", amounts)
+	}
+	o, _ := e.st.GetOrder(ctx, id)
+	if o.AmountRefunded != 2299 {
+		t.Fatalf("ledger refunded %d", o.AmountRefunded)
+	}
+	if !strings.Contains(e.logs.String(), "cancels 2 more of MUG-BLUE") {
+		t.Error("the impossible update should be reported")
+	}
+	if ents, _ := os.ReadDir(e.inbox); len(ents) != 1 { // only processed/
+		t.Errorf("inbox still has updates: %v", ents)
+	}
+}
+
+func TestUnreadableUpdatesAreLoggedWithOrigin(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	if err := os.WriteFile(filepath.Join(e.inbox, "broken.json"), []byte(`{"kind": "exploded"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// An update for an order nobody knows stays with the plugin.
+	e.writeUpdate("stranger", map[string]any{"checkout_session_id": "cs_test_unknown", "kind": "cancelled"})
+	if err := e.svc.ApplyOrderUpdates(context.Background(), e.plugin); err != nil {
+		t.Fatal(err)
+	}
+	logs := e.logs.String()
+	if !strings.Contains(logs, "origin=broken.json") || !strings.Contains(logs, "could not read") {
+		t.Errorf("parse error not logged with origin:\n%s", tail(logs, 2000))
+	}
+	if _, err := os.Stat(filepath.Join(e.inbox, "stranger.json")); err != nil {
+		t.Errorf("update for an unknown order was acknowledged: %v", err)
+	}
+}
