@@ -97,8 +97,8 @@ func TestMapEmulatorSession(t *testing.T) {
 		PaymentIntent struct {
 			ID           string `json:"id"`
 			LatestCharge struct {
-				Created       int64  `json:"created"`
-				ReceiptNumber string `json:"receipt_number"`
+				Created              int64  `json:"created"`
+				ReceiptNumber        string `json:"receipt_number"`
 				PaymentMethodDetails struct {
 					Card struct {
 						ExpYear int64 `json:"exp_year"`
