@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/acs-connector/acs-connector/host/internal/config"
@@ -108,6 +109,7 @@ type build struct {
 	keep    []string // present-but-invalid ids seen before any part existed
 	invalid []string // ids of this batch's rejected rows (deletion runs)
 	header  []string // the feed's columns
+	cols    []string // the columns of the previous batch
 
 	hasher   hash.Hash
 	hbuf     []byte
@@ -298,6 +300,14 @@ func colIndex(cols []string, name string) int {
 
 func (b *build) batch(ctx context.Context, bt *pb.RecordBatch) error {
 	cols := bt.GetColumns()
+	// Every batch carries its own copy of the column names. Handing the
+	// builder the first copy again lets it recognise the columns by
+	// pointer instead of comparing the names on every row.
+	if slices.Equal(cols, b.cols) {
+		cols = b.cols
+	} else if len(cols) > 0 {
+		b.cols = cols
+	}
 	if b.b == nil {
 		if err := b.newBuilder(cols); err != nil {
 			return err

@@ -1,0 +1,603 @@
+// Command benchfeed measures the catalog feed path end to end, for
+// `make bench` and docs/benchmarks.md.
+//
+// For each size (default 100,000 and 1,000,000 variants) it generates a
+// realistic products.csv, then, each in its own child process so that peak
+// memory is measured per process:
+//
+//   - export: the real csvdir plugin (a subprocess started through
+//     pluginmgr, exactly as the daemon does) reads products.csv and streams
+//     it to the host, which validates every row and writes the feed file
+//     (syncjob.Runner.Export, the `acs-connector feed export` path);
+//   - baseline: a plain encoding/csv read of products.csv and encoding/csv
+//     write of the same rows, in one process.
+//
+// It prints one JSON object per size on stdout: wall times, their ratio, and
+// the peak RSS (VmHWM) of the host, of the plugin (read from
+// /proc/<pid>/status just before the plugin is stopped) and of the baseline.
+//
+//	go run ./host/internal/syncjob/internal/benchfeed > bench.jsonl
+//	go run ./host/internal/syncjob/internal/benchfeed -md < bench.jsonl > docs/benchmarks.md
+//
+// Flags: -rows 100000,1000000  -dir (work directory, default a temp dir,
+// removed afterwards)  -plugin (a built csvdir binary; default: go build
+// ./plugins/csvdir)  -md (turn JSON lines on stdin into Markdown).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/acs-connector/acs-connector/host/internal/config"
+	"github.com/acs-connector/acs-connector/host/internal/pluginmgr"
+	"github.com/acs-connector/acs-connector/host/internal/syncjob"
+)
+
+// Result is one line of output.
+type Result struct {
+	Bench            string  `json:"bench"`
+	Rows             int     `json:"rows"`
+	InputBytes       int64   `json:"input_bytes"`
+	OutputBytes      int64   `json:"output_bytes"`
+	Valid            int     `json:"valid"`
+	Invalid          int     `json:"invalid"`
+	ExportSeconds    float64 `json:"export_seconds"`
+	BaselineSeconds  float64 `json:"baseline_seconds"`
+	Ratio            float64 `json:"ratio"`
+	HostPeakMiB      float64 `json:"host_peak_rss_mib"`
+	PluginPeakMiB    float64 `json:"plugin_peak_rss_mib"`
+	BaselinePeakMiB  float64 `json:"baseline_peak_rss_mib"`
+	RowsPerSecond    float64 `json:"export_rows_per_second"`
+	GoVersion        string  `json:"go"`
+	CPUs             int     `json:"cpus"`
+	GOMAXPROCS       int     `json:"gomaxprocs"`
+	HostCPUSeconds   float64 `json:"host_cpu_seconds"`
+	PluginCPUSeconds float64 `json:"plugin_cpu_seconds"`
+	BaseCPUSeconds   float64 `json:"baseline_cpu_seconds"`
+	Goal             string  `json:"goal"`
+	MeetsTimeGoal    bool    `json:"meets_time_goal"`
+	MeetsMemoryGoal  bool    `json:"meets_memory_goal"`
+	GeneratedAt      string  `json:"generated_at"`
+	ExportChildWallS float64 `json:"export_child_wall_seconds"`
+	// PluginStartSeconds is the part of ExportSeconds spent starting the
+	// plugin (spawn, handshake, mTLS key generation, Configure).
+	PluginStartSeconds float64 `json:"plugin_start_seconds"`
+	Runs               int     `json:"runs"`
+	// LoadAvg is the 1-minute load average when the size started: other
+	// work on the machine inflates wall times (CPU seconds less so).
+	LoadAvg float64 `json:"load_avg_1m"`
+}
+
+func loadAvg() float64 {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
+
+// better keeps the fastest run's times and the highest peak memory.
+func better(cur, next childReport, first bool) childReport {
+	if first {
+		return next
+	}
+	out := cur
+	if next.Seconds < cur.Seconds {
+		out = next
+	}
+	out.PeakMiB = max(cur.PeakMiB, next.PeakMiB)
+	out.PluginPeakMiB = max(cur.PluginPeakMiB, next.PluginPeakMiB)
+	return out
+}
+
+var (
+	cpuProfile *string
+	memProfile *string
+	keep       *bool
+	batch      *int
+)
+
+// childReport is what a child process prints.
+type childReport struct {
+	Seconds       float64 `json:"seconds"`
+	StartSeconds  float64 `json:"start_seconds"`
+	CPUSeconds    float64 `json:"cpu_seconds"`
+	PluginCPU     float64 `json:"plugin_cpu_seconds"`
+	PeakMiB       float64 `json:"peak_mib"`
+	PluginPeakMiB float64 `json:"plugin_peak_mib"`
+	Valid         int     `json:"valid"`
+	Invalid       int     `json:"invalid"`
+	OutputBytes   int64   `json:"output_bytes"`
+}
+
+func main() {
+	rowsFlag := flag.String("rows", "100000,1000000", "comma-separated catalog sizes (variants)")
+	dirFlag := flag.String("dir", "", "work directory (default: a temp dir, removed afterwards)")
+	pluginFlag := flag.String("plugin", "", "csvdir plugin binary (default: go build ./plugins/csvdir)")
+	md := flag.Bool("md", false, "read JSON lines on stdin and write Markdown")
+	child := flag.String("child", "", "internal: export|baseline")
+	in := flag.String("in", "", "internal: products.csv")
+	out := flag.String("out", "", "internal: output file")
+	cpuProfile = flag.String("cpuprofile", "", "write the export child's CPU profile here")
+	keep = flag.Bool("keep", false, "keep the generated catalogs in -dir")
+	memProfile = flag.String("memprofile", "", "write the export child's heap profile (at the end of the export) here")
+	batch = flag.Int("batch", 0, "records per plugin batch (default: syncjob's)")
+	count := flag.Int("count", 3, "runs per measurement; the fastest is reported (peak RSS: the highest)")
+	flag.Parse()
+
+	var err error
+	switch {
+	case *md:
+		err = markdown(os.Stdin, os.Stdout)
+	case *child == "export":
+		err = childExport(*pluginFlag, *in, *out)
+	case *child == "baseline":
+		err = childBaseline(*in, *out)
+	default:
+		err = run(*rowsFlag, *dirFlag, *pluginFlag, *count)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchfeed:", err)
+		os.Exit(1)
+	}
+}
+
+func run(rowsFlag, dir, plugin string, count int) error {
+	if count < 1 {
+		count = 1
+	}
+	var sizes []int
+	for _, s := range strings.Split(rowsFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-rows: %q is not a positive number", s)
+		}
+		sizes = append(sizes, n)
+	}
+	if dir == "" {
+		d, err := os.MkdirTemp("", "benchfeed")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	if plugin == "" {
+		plugin = filepath.Join(dir, "csvdir")
+		root, err := moduleRoot()
+		if err != nil {
+			return err
+		}
+		cmd := exec.Command("go", "build", "-o", plugin, "./plugins/csvdir")
+		cmd.Dir = root
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("build csvdir: %w", err)
+		}
+	}
+	var profArgs []string
+	if *cpuProfile != "" {
+		profArgs = []string{"-cpuprofile", *cpuProfile}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	for _, n := range sizes {
+		data := filepath.Join(dir, fmt.Sprintf("catalog-%d", n))
+		if err := os.MkdirAll(data, 0o750); err != nil {
+			return err
+		}
+		in := filepath.Join(data, "products.csv")
+		fmt.Fprintf(os.Stderr, "benchfeed: generating %d variants\n", n)
+		size, err := generate(in, n)
+		if err != nil {
+			return err
+		}
+		res := Result{Bench: "catalog_feed_export", Rows: n, InputBytes: size, GoVersion: runtime.Version(), Runs: count,
+			CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
+			Goal: "export <= 1.5x baseline, < 100 MiB peak RSS per process", GeneratedAt: time.Now().UTC().Format(time.RFC3339)}
+
+		res.LoadAvg = loadAvg()
+		// Warm the page cache the same way for both.
+		_, _ = exec.Command("cat", in).Output()
+
+		var base, exp childReport
+		var wall time.Duration
+		for i := 0; i < count; i++ {
+			fmt.Fprintf(os.Stderr, "benchfeed: baseline, %d variants (%d/%d)\n", n, i+1, count)
+			var b childReport
+			if _, err := runChild(self, &b, "-child", "baseline", "-in", in, "-out", filepath.Join(dir, "baseline.csv")); err != nil {
+				return err
+			}
+			base = better(base, b, i == 0)
+			fmt.Fprintf(os.Stderr, "benchfeed: export through csvdir, %d variants (%d/%d)\n", n, i+1, count)
+			var x childReport
+			w, err := runChild(self, &x, append([]string{"-child", "export", "-plugin", plugin, "-in", in, "-out", filepath.Join(dir, "feed.csv")}, profArgs...)...)
+			if err != nil {
+				return err
+			}
+			if i == 0 || x.Seconds < exp.Seconds {
+				wall = w
+			}
+			exp = better(exp, x, i == 0)
+		}
+		_ = os.Remove(filepath.Join(dir, "baseline.csv"))
+		_ = os.Remove(filepath.Join(dir, "feed.csv"))
+		_ = os.Remove(filepath.Join(dir, "feed.errors.csv"))
+		if !*keep {
+			_ = os.RemoveAll(data)
+		}
+
+		res.ExportSeconds, res.BaselineSeconds = round(exp.Seconds, 3), round(base.Seconds, 3)
+		res.PluginStartSeconds = round(exp.StartSeconds, 3)
+		res.Ratio = round(exp.Seconds/base.Seconds, 2)
+		res.HostPeakMiB, res.PluginPeakMiB, res.BaselinePeakMiB = round(exp.PeakMiB, 1), round(exp.PluginPeakMiB, 1), round(base.PeakMiB, 1)
+		res.Valid, res.Invalid, res.OutputBytes = exp.Valid, exp.Invalid, exp.OutputBytes
+		res.RowsPerSecond = round(float64(n)/exp.Seconds, 0)
+		res.ExportChildWallS = round(wall.Seconds(), 3)
+		res.HostCPUSeconds, res.PluginCPUSeconds, res.BaseCPUSeconds = round(exp.CPUSeconds, 2), round(exp.PluginCPU, 2), round(base.CPUSeconds, 2)
+		res.MeetsTimeGoal = res.Ratio <= 1.5
+		res.MeetsMemoryGoal = res.HostPeakMiB < 100 && res.PluginPeakMiB < 100
+		line, _ := json.Marshal(res)
+		fmt.Println(string(line))
+	}
+	return nil
+}
+
+func round(v float64, digits int) float64 {
+	p := 1.0
+	for i := 0; i < digits; i++ {
+		p *= 10
+	}
+	return float64(int64(v*p+0.5)) / p
+}
+
+func runChild(self string, into *childReport, args ...string) (time.Duration, error) {
+	cmd := exec.Command(self, args...)
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	out, err := cmd.Output()
+	wall := time.Since(start)
+	if err != nil {
+		return wall, fmt.Errorf("child %v: %w", args[:2], err)
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(out), into); err != nil {
+		return wall, fmt.Errorf("child %v: %w (output %q)", args[:2], err, out)
+	}
+	return wall, nil
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("run benchfeed inside the acs-connector module (or pass -plugin)")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// peakMiB reads VmHWM (peak resident set size) of a process.
+func peakMiB(pid string) (float64, error) {
+	data, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+			if err != nil {
+				return 0, err
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc/" + pid + "/status")
+}
+
+// selfCPU is this process's user+system CPU time.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// procCPU reads a process's user+system CPU time from /proc/<pid>/stat.
+func procCPU(pid string) (float64, error) {
+	data, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command (which is in parentheses and may hold spaces).
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, errors.New("malformed stat")
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, errors.New("short stat")
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100, nil // USER_HZ is 100 on Linux
+}
+
+// childExport runs the export path: csvdir plugin -> host -> feed file.
+func childExport(plugin, in, out string) error {
+	in, err := filepath.Abs(in)
+	if err != nil {
+		return err
+	}
+	sum, err := pluginmgr.FileSHA256(plugin)
+	if err != nil {
+		return err
+	}
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	start := time.Now()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	mgr := pluginmgr.New(pluginmgr.Options{Logger: log, HostVersion: "benchfeed"})
+	cfg, _ := json.Marshal(map[string]string{"dir": filepath.Dir(in), "currency": "USD"})
+	ctx := context.Background()
+	if err := mgr.Start(ctx, []pluginmgr.Spec{{Name: "csvdir", Path: plugin, SHA256: sum, SHA256Source: "benchfeed",
+		ConfigJSON: cfg, ConfigSource: "benchfeed", WorkDir: filepath.Dir(in),
+		StartTimeout: 30 * time.Second, CallTimeout: 30 * time.Second}}); err != nil {
+		return err
+	}
+	started := time.Since(start)
+	r := syncjob.New(syncjob.Options{Plugin: mgr.Get, Logger: log, BatchSize: *batch})
+	stats, err := r.Export(ctx, &config.Job{Type: config.JobCatalog, Plugin: "csvdir", Name: "catalog"}, out, strings.TrimSuffix(out, ".csv")+".errors.csv")
+	elapsed := time.Since(start)
+	if err != nil {
+		return err
+	}
+	if *memProfile != "" {
+		mf, err := os.Create(*memProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.Lookup("heap").WriteTo(mf, 0); err != nil {
+			return err
+		}
+		mf.Close()
+	}
+	p, _ := mgr.Get("csvdir")
+	pluginPeak, err := peakMiB(strconv.Itoa(p.Pid()))
+	if err != nil {
+		return fmt.Errorf("plugin peak RSS: %w", err)
+	}
+	pluginCPU, err := procCPU(strconv.Itoa(p.Pid()))
+	if err != nil {
+		return fmt.Errorf("plugin CPU time: %w", err)
+	}
+	mgr.Stop(ctx)
+	hostPeak, err := peakMiB("self")
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(out)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(childReport{Seconds: elapsed.Seconds(), StartSeconds: started.Seconds(),
+		CPUSeconds: selfCPU(), PluginCPU: pluginCPU,
+		PeakMiB: hostPeak, PluginPeakMiB: pluginPeak,
+		Valid: stats.Valid, Invalid: stats.Invalid, OutputBytes: fi.Size()})
+}
+
+// childBaseline is the floor: read the same CSV and write it back with
+// encoding/csv, nothing else.
+func childBaseline(in, out string) error {
+	start := time.Now()
+	f, err := os.Open(in)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	o, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	r := csv.NewReader(bufio.NewReaderSize(f, 256<<10))
+	r.ReuseRecord = true
+	bw := bufio.NewWriterSize(o, 256<<10)
+	w := csv.NewWriter(bw)
+	rows := 0
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if err := w.Write(rec); err != nil {
+			return err
+		}
+		rows++
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if err := o.Close(); err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	peak, err := peakMiB("self")
+	if err != nil {
+		return err
+	}
+	fi, _ := os.Stat(out)
+	return json.NewEncoder(os.Stdout).Encode(childReport{Seconds: elapsed.Seconds(), CPUSeconds: selfCPU(), PeakMiB: peak,
+		Valid: rows - 1, OutputBytes: fi.Size()})
+}
+
+// generate writes a products.csv of n variants the way a shop's export
+// looks: per-variant ids, GTINs, titles, links, images, stock and prices;
+// shop-wide brand, category, shipping and tax code; groups of 24 variants
+// (4 colours x 6 sizes); bare amounts, as ERP exports write them. One row in
+// a thousand has a GTIN with a wrong check digit (rejected by the host) and
+// one in ten thousand an unparsable price (rejected by the plugin).
+func generate(path string, n int) (int64, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	w := csv.NewWriter(bw)
+	header := []string{"id", "item_group_id", "title", "description", "link", "image_link", "additional_image_link",
+		"brand", "gtin", "mpn", "condition", "product_category", "color", "size", "size_system", "gender", "material",
+		"weight", "availability", "inventory_quantity", "price", "sale_price", "sale_price_effective_date", "shipping",
+		"stripe_product_tax_code"}
+	_ = w.Write(header)
+	colors := []string{"Blue", "White", "Pink", "Striped Navy"}
+	sizes := []string{"XS", "S", "M", "L", "XL", "XXL"}
+	rec := make([]string, len(header))
+	for i := 0; i < n; i++ {
+		num := fmt.Sprintf("%07d", i)
+		group := fmt.Sprintf("OX-%06d", i/24)
+		color, size := colors[(i/6)%4], sizes[i%6]
+		gtin := withCheckDigit("40" + fmt.Sprintf("%010d", 3813000000+i))
+		if i%1000 == 999 {
+			gtin = gtin[:12] + strconv.Itoa((int(gtin[12]-'0')+1)%10)
+		}
+		price := strconv.Itoa(40+i%20) + ".00"
+		if i%10000 == 5000 {
+			price = "forty"
+		}
+		avail, qty := "in_stock", strconv.Itoa(i%97)
+		if i%97 == 0 {
+			avail = "out_of_stock"
+		}
+		rec = rec[:0]
+		rec = append(rec,
+			"SKU-"+num, group,
+			"Classic Oxford Shirt "+color+" "+size,
+			"Style "+num+". A breathable long-staple cotton oxford shirt with a button-down collar, a chest pocket and a tailored fit; machine washable.",
+			"https://shop.example.com/products/oxford-shirt?variant="+num,
+			"https://cdn.example.com/img/oxford-"+num+".jpg",
+			"https://cdn.example.com/img/oxford-"+num+"-2.jpg,https://cdn.example.com/img/oxford-"+num+"-3.jpg",
+			"Harbor & Pine", gtin, "HP-OX-"+num, "new", "Apparel & Accessories > Clothing > Shirts & Tops",
+			color, size, "US", "male", "Cotton", "0.4 lb", avail, qty, price, strconv.Itoa(30+i%10)+".00",
+			"2026-06-01/2026-06-30", "US:ALL:Standard:3-5:5.00 USD,US:ALL:Express:1-2:15.00 USD", "txcd_30011000",
+		)
+		if err := w.Write(rec); err != nil {
+			return 0, err
+		}
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return 0, err
+	}
+	if err := bw.Flush(); err != nil {
+		return 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), f.Close()
+}
+
+func withCheckDigit(payload string) string {
+	sum, w := 0, 3
+	for i := len(payload) - 1; i >= 0; i-- {
+		sum += int(payload[i]-'0') * w
+		w = 4 - w
+	}
+	return payload + strconv.Itoa((10-sum%10)%10)
+}
+
+// markdown turns JSON lines into the benchmarks page.
+func markdown(in io.Reader, out io.Writer) error {
+	var rs []Result
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 || line[0] != '{' {
+			continue
+		}
+		var r Result
+		if err := json.Unmarshal(line, &r); err != nil {
+			return err
+		}
+		rs = append(rs, r)
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if len(rs) == 0 {
+		return errors.New("no results on stdin")
+	}
+	b := &strings.Builder{}
+	fmt.Fprintf(b, "# Benchmarks\n\n")
+	fmt.Fprintf(b, "Generated by `make bench` (`go run ./host/internal/syncjob/internal/benchfeed`) on %s, %s, %d CPUs.\n\n",
+		rs[0].GeneratedAt, rs[0].GoVersion, rs[0].CPUs)
+	fmt.Fprintf(b, "## Catalog feed: csvdir plugin -> validated feed file\n\n")
+	fmt.Fprintf(b, "The export path of `acs-connector feed export` (and the build half of a catalog job): the real csvdir plugin\n")
+	fmt.Fprintf(b, "subprocess reads a generated `products.csv` (realistic shirt variants, 25 columns) and streams it over gRPC;\n")
+	fmt.Fprintf(b, "the host validates every row against Stripe's feed spec and writes the feed file and the error report.\n")
+	fmt.Fprintf(b, "The baseline reads the same file with `encoding/csv` and writes it back, in one process.\n")
+	fmt.Fprintf(b, "Peak RSS is VmHWM, per process. Goal: %s.\n\n", rs[0].Goal)
+	fmt.Fprintf(b, "Times are the fastest of %d runs; export includes starting the plugin. CPU is user+system seconds per process.\n\n", rs[0].Runs)
+	fmt.Fprintf(b, "| variants | input | export (plugin start) | baseline | ratio | CPU host / plugin / baseline | peak RSS host / plugin / baseline | valid / invalid | load | goal met |\n")
+	fmt.Fprintf(b, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|\n")
+	for _, r := range rs {
+		met := "yes"
+		switch {
+		case !r.MeetsTimeGoal && !r.MeetsMemoryGoal:
+			met = "no (time, memory)"
+		case !r.MeetsTimeGoal:
+			met = "no (time)"
+		case !r.MeetsMemoryGoal:
+			met = "no (memory)"
+		}
+		fmt.Fprintf(b, "| %d | %.0f MiB | %.2f s (%.2f s) | %.2f s | %.2fx | %.1f / %.1f / %.1f s | %.1f / %.1f / %.1f MiB | %d / %d | %.1f | %s |\n",
+			r.Rows, float64(r.InputBytes)/(1<<20), r.ExportSeconds, r.PluginStartSeconds, r.BaselineSeconds, r.Ratio,
+			r.HostCPUSeconds, r.PluginCPUSeconds, r.BaseCPUSeconds,
+			r.HostPeakMiB, r.PluginPeakMiB, r.BaselinePeakMiB, r.Valid, r.Invalid, r.LoadAvg, met)
+	}
+	fmt.Fprintf(b, "\nAnalysis of where the time and memory go: docs/feeds.md, \"Performance\".\n")
+	_, err := io.WriteString(out, b.String())
+	return err
+}
