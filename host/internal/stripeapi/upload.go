@@ -308,6 +308,14 @@ func IsPermanentUpload(err error) bool {
 	return errors.As(err, &pe)
 }
 
+// IsNotFound reports a 404 from Stripe: the object does not exist (for an
+// import: made with another account or key, or by an emulator that has
+// since restarted).
+func IsNotFound(err error) bool {
+	var se *stripe.Error
+	return errors.As(err, &se) && se.HTTPStatusCode == http.StatusNotFound
+}
+
 // permanentError marks answers that are wrong in a way no retry fixes (a
 // response without an id, for example).
 type permanentError struct{ err error }

@@ -616,3 +616,20 @@ func TestSummary(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestUnknownImportIsFailedNotWaitedFor(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	// An upload whose import Stripe does not know (say, made by an emulator
+	// that has restarted since).
+	u := &store.Upload{Job: "inventory", Kind: "inventory", API: "importset", Status: "pending", ImportID: "impset_test_gone", Part: 1, Parts: 1}
+	if err := e.st.CreateUpload(bg, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.r.PollPending(bg); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.st.GetUploadByImportID(bg, "impset_test_gone")
+	if err != nil || got.Status != store.UploadFailed || !strings.Contains(got.FailedReason, "404") {
+		t.Fatalf("after polling: %+v %v", got, err)
+	}
+}

@@ -116,6 +116,15 @@ func (r *Runner) trackOne(ctx context.Context, u *store.Upload) error {
 		return err
 	}
 	imp, err := up.Retrieve(ctx, cur.ImportID)
+	if stripeapi.IsNotFound(err) {
+		// Stripe does not know the import (another account or key, or an
+		// emulator that restarted): it will never finish, and waiting for
+		// it would block the job forever.
+		r.log.Warn("Stripe does not know this import; marking the upload failed", "job", cur.Job, "upload", cur.ID, "import", cur.ImportID, "err", err)
+		imp = &stripeapi.Import{ID: cur.ImportID, API: cur.API, Status: stripeapi.StatusFailed, Final: true,
+			FailedReason: "Stripe answered 404 for this import (it was made with another account or key, or by an emulator that has restarted)"}
+		err = nil
+	}
 	if err != nil {
 		return fmt.Errorf("upload %d: %w", cur.ID, err)
 	}
