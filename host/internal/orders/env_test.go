@@ -198,6 +198,9 @@ func newEnv(t *testing.T, eo envOptions) *env {
 	t.Cleanup(e.host.Close)
 	t.Cleanup(e.svc.Stop)
 	t.Cleanup(func() {
+		if f := os.Getenv("ACS_TEST_DUMP_LOGS"); f != "" {
+			_ = os.WriteFile(f, []byte(e.logs.String()), 0o644)
+		}
 		if t.Failed() {
 			t.Logf("logs (tail):\n%s", tail(e.logs.String(), 6000))
 		}
@@ -217,7 +220,13 @@ func tail(s string, n int) string {
 // status.
 func fanout(t *testing.T, target string, n int) string {
 	hc := &http.Client{Timeout: 30 * time.Second}
+	// At most 16 events in flight (48 requests to the host). Unbounded,
+	// a thousand deliveries at once mostly measure the machine; deliveries
+	// that still time out are retried by the emulator, as Stripe would.
+	sem := make(chan struct{}, 16)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sem <- struct{}{}
+		defer func() { <-sem }()
 		body, _ := io.ReadAll(r.Body)
 		sig := r.Header.Get("Stripe-Signature")
 		var wg sync.WaitGroup
@@ -293,7 +302,7 @@ func (e *env) waitFor(what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			e.t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
