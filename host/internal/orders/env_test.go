@@ -170,12 +170,9 @@ func newEnv(t *testing.T, eo envOptions) *env {
 	}
 	e.plugin, _ = mgr.Get("csvdir")
 
-	e.svc, err = New(Options{Stripe: e.sc, Store: e.st, Plugin: func() (*pluginmgr.Plugin, bool) { return e.plugin, true },
+	e.svc = New(Options{Stripe: e.sc, Store: e.st, Plugin: func() (*pluginmgr.Plugin, bool) { return e.plugin, true },
 		Capture: eo.Capture, CaptureOn: eo.CaptureOn, RefundRejected: eo.RefundRejected, Workers: eo.Workers,
 		RetryInterval: -1, RetryBackoff: 10 * time.Millisecond, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
 	router := webhooks.NewRouter(webhooks.Options{Secret: whSecret, Logger: log})
 	e.svc.RegisterWebhooks(router)
 	mux := http.NewServeMux()

@@ -31,7 +31,6 @@ package orders
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -124,13 +123,17 @@ type Service struct {
 	wg      sync.WaitGroup
 }
 
-// New checks opt and returns a service; call Start to run its worker.
-func New(opt Options) (*Service, error) {
+// New returns a service; call Start to run its worker. Capture and
+// CaptureOn are validated by the config package; an unknown value here is
+// logged and the default used (the PaymentIntent's own capture_method
+// decides the capture state once the session is retrieved). A nil Store or
+// Stripe client is a programming error and panics.
+func New(opt Options) *Service {
 	if opt.Store == nil {
-		return nil, errors.New("orders: no store")
+		panic("orders.New: no store")
 	}
 	if opt.Stripe == nil {
-		return nil, errors.New("orders: no Stripe client")
+		panic("orders.New: no Stripe client")
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
@@ -140,19 +143,21 @@ func New(opt Options) (*Service, error) {
 	}
 	opt.Capture = strings.ToLower(strings.TrimSpace(opt.Capture))
 	switch opt.Capture {
-	case "":
-		opt.Capture = CaptureAutomatic
 	case CaptureAutomatic, CaptureManual:
 	default:
-		return nil, fmt.Errorf("orders: capture %q: want automatic or manual", opt.Capture)
+		if opt.Capture != "" {
+			opt.Logger.Error("orders: unknown capture mode; using automatic", "capture", opt.Capture)
+		}
+		opt.Capture = CaptureAutomatic
 	}
 	opt.CaptureOn = strings.ToLower(strings.TrimSpace(opt.CaptureOn))
 	switch opt.CaptureOn {
-	case "":
-		opt.CaptureOn = CaptureOnAccept
 	case CaptureOnAccept, CaptureOnShipped:
 	default:
-		return nil, fmt.Errorf("orders: capture_on %q: want accepted or shipped", opt.CaptureOn)
+		if opt.CaptureOn != "" {
+			opt.Logger.Error("orders: unknown capture moment; using accepted", "capture_on", opt.CaptureOn)
+		}
+		opt.CaptureOn = CaptureOnAccept
 	}
 	if opt.Workers <= 0 {
 		opt.Workers = 4
@@ -182,7 +187,7 @@ func New(opt Options) (*Service, error) {
 		opt.SweepLimit = 1000
 	}
 	return &Service{opt: opt, st: opt.Store, sc: opt.Stripe, log: opt.Logger, queue: make(chan string, 4096),
-		known: newRecentSet(1 << 16)}, nil
+		known: newRecentSet(1 << 16)}
 }
 
 // RegisterWebhooks registers the service's event handlers.

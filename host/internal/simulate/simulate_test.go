@@ -96,10 +96,7 @@ func host(t *testing.T) (hostURL, emuURL string, st store.Store) {
 	t.Cleanup(func() { mgr.Stop(ctx) })
 	plugin := func() (*pluginmgr.Plugin, bool) { return mgr.Get("csvdir") }
 
-	svc, err := orders.New(orders.Options{Stripe: sc, Store: st, Plugin: plugin, RefundRejected: true, RetryInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := orders.New(orders.Options{Stripe: sc, Store: st, Plugin: plugin, RefundRejected: true, RetryInterval: -1})
 	router := webhooks.NewRouter(webhooks.Options{Secret: webhookSecret})
 	svc.RegisterWebhooks(router)
 	mux := http.NewServeMux()
