@@ -160,9 +160,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	typ := "unknown"
 	code := http.StatusOK
+	var answered time.Duration // when the answer was sent
 	defer func() {
+		if answered == 0 {
+			answered = time.Since(start)
+		}
 		h.opt.Metrics.Inc(metrics.HookRequestsC, metricType(typ), fmt.Sprint(code))
-		h.opt.Metrics.Observe(metrics.HookLatencyH, time.Since(start).Seconds(), metricType(typ))
+		h.opt.Metrics.Observe(metrics.HookLatencyH, answered.Seconds(), metricType(typ))
 	}()
 	fail := func(status int, kind, id, field, msg string) {
 		code = status
@@ -246,7 +250,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fallback = func() outcome { return outcome{body: []byte("{}"), decision: "fallback", reason: "fallback_wait"} }
 	}
 
-	ans, replayed, conflict := h.answerOnce(ctx, env.ID, env.Type, compute, fallback)
+	ans, replayed, conflict, store := h.answerOnce(ctx, env.ID, env.Type, compute, fallback)
+	// The answer is stored after it is sent (flushed), so storing never
+	// eats into Stripe's budget; retries meanwhile wait for it.
+	defer store()
 	if conflict != "" {
 		fail(http.StatusBadRequest, "id_reused", env.ID, "id", conflict)
 		return
@@ -260,17 +267,24 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(ans.body)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	answered = time.Since(start)
 }
 
-// answerOnce returns the stored answer to hook id, or computes, stores and
-// returns it. replayed is true when the answer came from an earlier
-// delivery.
-func (h *handler) answerOnce(ctx context.Context, id, kind string, compute func(context.Context) outcome, fallback func() outcome) (ans outcome, replayed bool, conflict string) {
+// answerOnce returns the stored answer to hook id, or computes it. replayed
+// is true when the answer came from an earlier delivery. store must be
+// called once the answer is sent: it records a computed answer and then
+// releases retries waiting on this host.
+func (h *handler) answerOnce(ctx context.Context, id, kind string, compute func(context.Context) outcome, fallback func() outcome) (ans outcome, replayed bool, conflict string, store func()) {
+	noop := func() {}
 	if h.opt.Store == nil {
-		return compute(ctx), false, ""
+		return compute(ctx), false, "", noop
 	}
 	// In-process single flight: concurrent retries on this host wait on a
 	// channel instead of polling the database.
+	var release func()
 	for {
 		h.mu.Lock()
 		ch, busy := h.inflight[id]
@@ -278,12 +292,12 @@ func (h *handler) answerOnce(ctx context.Context, id, kind string, compute func(
 			ch = make(chan struct{})
 			h.inflight[id] = ch
 			h.mu.Unlock()
-			defer func() {
+			release = func() {
 				h.mu.Lock()
 				delete(h.inflight, id)
 				h.mu.Unlock()
 				close(ch)
-			}()
+			}
 			break
 		}
 		h.mu.Unlock()
@@ -291,7 +305,7 @@ func (h *handler) answerOnce(ctx context.Context, id, kind string, compute func(
 		case <-ch:
 		case <-ctx.Done():
 			h.log.Warn("hook retry gave up waiting for the first answer", "id", id, "type", kind)
-			return fallback(), false, ""
+			return fallback(), false, "", noop
 		}
 	}
 	// The lease lets a retry take over from an owner that died (another
@@ -301,27 +315,29 @@ func (h *handler) answerOnce(ctx context.Context, id, kind string, compute func(
 		rec, started, err := h.opt.Store.BeginHook(ctx, id, kind, lease)
 		if err != nil {
 			if ctx.Err() != nil {
-				return fallback(), false, ""
+				return fallback(), false, "", release
 			}
 			// The store is down: answer anyway, correctly but without
 			// idempotency, rather than let Stripe time out.
 			h.log.Error("hook store unavailable; answering without idempotency", "id", id, "err", err)
-			return compute(ctx), false, ""
+			return compute(ctx), false, "", release
 		}
 		if started {
 			ans := compute(ctx)
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			if err := h.opt.Store.FinishHook(fctx, id, ans.body); err != nil {
-				h.log.Error("hook answer not stored; a retry will be answered afresh", "id", id, "err", err)
+			return ans, false, "", func() {
+				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+				if err := h.opt.Store.FinishHook(fctx, id, ans.body); err != nil {
+					h.log.Error("hook answer not stored; a retry will be answered afresh", "id", id, "err", err)
+				}
+				cancel()
+				release()
 			}
-			cancel()
-			return ans, false, ""
 		}
 		if rec.Kind != "" && rec.Kind != kind {
-			return outcome{}, false, fmt.Sprintf("hook id %s was already used for %s", id, rec.Kind)
+			return outcome{}, false, fmt.Sprintf("hook id %s was already used for %s", id, rec.Kind), release
 		}
 		if rec.Response != nil {
-			return outcome{body: rec.Response, decision: "replayed", reason: "replay"}, true, ""
+			return outcome{body: rec.Response, decision: "replayed", reason: "replay"}, true, "", release
 		}
 		// Being answered elsewhere: poll until it is, or our own deadline.
 		t := time.NewTimer(25 * time.Millisecond)
@@ -330,7 +346,7 @@ func (h *handler) answerOnce(ctx context.Context, id, kind string, compute func(
 		case <-ctx.Done():
 			t.Stop()
 			h.log.Warn("hook retry gave up waiting for the first answer", "id", id, "type", kind)
-			return fallback(), false, ""
+			return fallback(), false, "", release
 		}
 	}
 }
