@@ -229,6 +229,20 @@ func (s *Service) truth(ctx context.Context, o *store.Order, mutate func(o *stor
 	})
 }
 
+// refreshOnUnexpectedState copies the PaymentIntent's real state into the
+// ledger when Stripe says it is not in the state we thought (captured or
+// cancelled elsewhere, e.g. in the Dashboard), so the next settlement pass
+// takes the right road (refund instead of cancel, nothing instead of
+// capture) instead of repeating a call that cannot succeed.
+func (s *Service) refreshOnUnexpectedState(ctx context.Context, o *store.Order, err error) {
+	if stripeCode(err) != "payment_intent_unexpected_state" {
+		return
+	}
+	if terr := s.truth(ctx, o, nil); terr != nil {
+		s.log.Warn("could not refresh the payment state", "session", o.SessionID, "err", terr)
+	}
+}
+
 // capture captures the order's PaymentIntent (amount 0: all of it).
 func (s *Service) capture(ctx context.Context, o *store.Order, amount int64, why string) error {
 	if o.PaymentIntentID == "" {
@@ -250,6 +264,7 @@ func (s *Service) capture(ctx context.Context, o *store.Order, amount int64, why
 			}
 			return nil
 		})
+		s.refreshOnUnexpectedState(ctx, o, err)
 		return err
 	}
 	s.opt.Metrics.Inc(metrics.OrdersC, "captured")
@@ -271,6 +286,7 @@ func (s *Service) cancelPayment(ctx context.Context, o *store.Order, key, reason
 			row.LastError = "cancel payment: " + err.Error()
 			return nil
 		})
+		s.refreshOnUnexpectedState(ctx, o, err)
 		return err
 	}
 	s.opt.Metrics.Inc(metrics.OrdersC, "cancelled")
