@@ -218,11 +218,17 @@ func (c *Client) CancelPaymentIntent(ctx context.Context, pi, reason, idemKey st
 // reasons belong in metadata.
 var RefundReasons = map[string]bool{"duplicate": true, "fraudulent": true, "requested_by_customer": true}
 
+// RefundKeyMetadata is the refund metadata key CreateRefund stores the
+// idempotency key under, so FindRefund can recognise a refund after
+// Stripe's idempotency keys have expired (24 hours).
+const RefundKeyMetadata = "acs_idempotency_key"
+
 // CreateRefund refunds amount (> 0; 0 refunds whatever is left) of pi.
 // reason must be empty or one of RefundReasons. idemKey is required and
 // must be derived deterministically from what is being refunded (e.g.
 // "refund:update:<update id>"): Stripe then answers a retry with the first
-// refund instead of refunding twice.
+// refund instead of refunding twice. The key is also stored in the
+// refund's metadata (RefundKeyMetadata) for FindRefund.
 func (c *Client) CreateRefund(ctx context.Context, pi string, amount int64, reason string, idemKey string, metadata map[string]string) (string, error) {
 	if pi == "" || idemKey == "" {
 		return "", fmt.Errorf("refund payment intent %q: payment intent and idempotency key are required", pi)
@@ -245,11 +251,30 @@ func (c *Client) CreateRefund(ctx context.Context, pi string, amount int64, reas
 	for k, v := range metadata {
 		params.AddMetadata(k, truncate(v, 500))
 	}
+	params.AddMetadata(RefundKeyMetadata, truncate(idemKey, 500))
 	r, err := c.SC.V1Refunds.Create(ctx, params)
 	if err != nil {
 		return "", fmt.Errorf("refund payment intent %s: %w", pi, err)
 	}
 	return r.ID, nil
+}
+
+// FindRefund looks among pi's refunds for one CreateRefund made with
+// idemKey (by its metadata). Callers check it before refunding again after
+// a crash whose retry may come later than Stripe keeps idempotency keys.
+func (c *Client) FindRefund(ctx context.Context, pi, idemKey string) (refundID string, found bool, err error) {
+	params := &stripe.RefundListParams{PaymentIntent: stripe.String(pi)}
+	params.Context = ctx
+	params.Limit = stripe.Int64(100)
+	for r, err := range c.SC.V1Refunds.List(ctx, params) {
+		if err != nil {
+			return "", false, fmt.Errorf("list refunds of %s: %w", pi, err)
+		}
+		if r.Metadata[RefundKeyMetadata] == truncate(idemKey, 500) {
+			return r.ID, true, nil
+		}
+	}
+	return "", false, nil
 }
 
 // PaymentIntentStatus returns a PaymentIntent's status and the captured and

@@ -164,6 +164,12 @@ func TestCaptureRefundIdempotent(t *testing.T) {
 	if refunds[0] != refunds[1] || refunds[1] != refunds[2] || len(emu.Refunds()) != 1 {
 		t.Fatalf("retried refunds: %v, emulator has %d", refunds, len(emu.Refunds()))
 	}
+	if id, found, err := c.FindRefund(ctx, pi, "refund:update:u1"); err != nil || !found || id != refunds[0] {
+		t.Fatalf("FindRefund: %q %v %v", id, found, err)
+	}
+	if _, found, err := c.FindRefund(ctx, pi, "refund:update:u2"); err != nil || found {
+		t.Fatalf("FindRefund of another key: %v %v", found, err)
+	}
 	if _, err := c.CreateRefund(ctx, pi, 0, "customer changed their mind", "refund:x", nil); err == nil {
 		t.Fatal("free-text reason must go to metadata")
 	}

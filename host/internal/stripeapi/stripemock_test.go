@@ -138,6 +138,9 @@ func stripeMockCaptureCancelRefund(t *testing.T, c *Client) {
 	if _, err := c.CreateRefund(ctx, pi, 0, "", "refund:reject:cs_test_1", nil); err != nil {
 		t.Fatalf("full refund: %v", err)
 	}
+	if _, _, err := c.FindRefund(ctx, pi, "refund:update:u1"); err != nil {
+		t.Fatalf("find refund: %v", err)
+	}
 	if _, _, _, err := c.PaymentIntentStatus(ctx, pi); err != nil {
 		t.Fatalf("payment intent status: %v", err)
 	}
