@@ -309,9 +309,18 @@ func (s *Service) refund(ctx context.Context, o *store.Order, amount int64, reas
 	}); err != nil {
 		return "", err
 	}
+	// A refund made before a crash whose retry comes after Stripe forgot
+	// the idempotency key (24h) is found by its metadata instead.
 	sctx, cancel := s.stripeCtx(ctx)
-	refundID, err := s.sc.CreateRefund(sctx, o.PaymentIntentID, amount, reason, key, md)
+	refundID, found, err := s.sc.FindRefund(sctx, o.PaymentIntentID, key)
 	cancel()
+	if err == nil && !found {
+		sctx, cancel = s.stripeCtx(ctx)
+		refundID, err = s.sc.CreateRefund(sctx, o.PaymentIntentID, amount, reason, key, md)
+		cancel()
+	} else if found {
+		s.log.Info("refund already made; not refunding again", "session", o.SessionID, "refund", refundID, "key", key)
+	}
 	if err != nil && s.alreadyRefunded(err) {
 		s.log.Warn("nothing left to refund", "session", o.SessionID, "key", key)
 		err = nil

@@ -12,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	stripe "github.com/stripe/stripe-go/v82"
+
 	"github.com/acs-connector/acs-connector/host/internal/emulator"
 	"github.com/acs-connector/acs-connector/host/internal/store"
+	"github.com/acs-connector/acs-connector/host/internal/stripeapi"
 )
 
 func TestThousandOrdersTripleDeliveredArePushedExactlyOnce(t *testing.T) {
@@ -370,5 +373,32 @@ func TestUnreadableUpdatesAreLoggedWithOrigin(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(e.inbox, "stranger.json")); err != nil {
 		t.Errorf("update for an unknown order was acknowledged: %v", err)
+	}
+}
+
+func TestRefundMadeBeforeACrashIsNotRepeatedAfterKeysExpire(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	id := e.checkout(mugOrder(1))
+	e.waitOrder(id, store.OrderAccepted)
+	pi := e.paymentIntent(id)
+	// A host refunded for update upd-old, then crashed before recording
+	// it, and came back after Stripe forgot the idempotency key: the
+	// refund exists, under another Idempotency-Key.
+	params := &stripe.RefundCreateParams{PaymentIntent: stripe.String(pi)}
+	params.IdempotencyKey = stripe.String("a-key-stripe-no-longer-remembers")
+	params.AddMetadata(stripeapi.RefundKeyMetadata, "refund:update:upd-old")
+	if _, err := e.sc.SC.V1Refunds.Create(ctx, params); err != nil {
+		t.Fatal(err)
+	}
+	e.writeUpdate("old", map[string]any{"id": "upd-old", "checkout_session_id": id, "kind": "cancelled"})
+	if err := e.svc.ApplyOrderUpdates(ctx, e.plugin); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.refundsOf(pi)); n != 1 {
+		t.Fatalf("refunds: %d, want the one made before the crash", n)
+	}
+	if o, _ := e.st.GetOrder(ctx, id); o.AmountRefunded != o.AmountTotal {
+		t.Fatalf("ledger: %+v", o)
 	}
 }
