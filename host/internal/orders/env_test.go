@@ -89,6 +89,8 @@ type envOptions struct {
 	Workers int
 	// NoStart leaves the worker stopped.
 	NoStart bool
+	// PluginBackoff is how long a crashed plugin stays down (default 100ms).
+	PluginBackoff time.Duration
 }
 
 type env struct {
@@ -163,8 +165,12 @@ func newEnv(t *testing.T, eo envOptions) *env {
 	e.rpc = &rpcCounter{}
 	mgr := pluginmgr.New(pluginmgr.Options{DialOptions: e.rpc.dial, HostVersion: "test"})
 	cfg, _ := json.Marshal(map[string]any{"dir": e.catalog, "outbox": "outbox", "inbox": "inbox", "reject_unknown_skus": true})
+	backoff := eo.PluginBackoff
+	if backoff <= 0 {
+		backoff = 100 * time.Millisecond
+	}
 	if err := mgr.Start(ctx, []pluginmgr.Spec{{Name: "csvdir", Path: filepath.Join(binDir, "csvdir"), ConfigJSON: cfg,
-		ConfigSource: "test.yaml:1", MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second,
+		ConfigSource: "test.yaml:1", MinBackoff: backoff, MaxBackoff: 2 * backoff,
 		CallTimeout: 20 * time.Second, StartTimeout: 20 * time.Second}}); err != nil {
 		t.Fatal(err)
 	}

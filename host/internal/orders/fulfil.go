@@ -11,8 +11,9 @@ import (
 	pb "github.com/acs-connector/acs-connector/proto/connector/v1"
 )
 
-// ErrNoPlugin is returned by Fulfil while no fulfilment plugin runs; the
-// order stays in the ledger untouched (no attempt is used up).
+// ErrNoPlugin is returned by Fulfil while no fulfilment plugin runs (or
+// it is down, restarting); the order stays in the ledger untouched, no
+// attempt is used up.
 var ErrNoPlugin = errors.New("no fulfilment plugin running")
 
 // Fulfil pushes one recorded order to the backend if this caller wins the
@@ -23,6 +24,10 @@ func (s *Service) Fulfil(ctx context.Context, id string) error {
 	p, ok := s.opt.Plugin()
 	if !ok || p == nil {
 		return ErrNoPlugin
+	}
+	if !p.Status().Up {
+		// Down between restarts: don't spend one of the order's attempts.
+		return fmt.Errorf("%w: plugin %s is down", ErrNoPlugin, p.Name())
 	}
 	o, claimed, err := s.st.ClaimOrder(ctx, id, s.opt.Lease)
 	if err != nil {

@@ -2,6 +2,7 @@ package orders
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -400,5 +402,29 @@ func TestRefundMadeBeforeACrashIsNotRepeatedAfterKeysExpire(t *testing.T) {
 	}
 	if o, _ := e.st.GetOrder(ctx, id); o.AmountRefunded != o.AmountTotal {
 		t.Fatalf("ledger: %+v", o)
+	}
+}
+
+func TestPluginDownSpendsNoAttempt(t *testing.T) {
+	e := newEnv(t, envOptions{NoStart: true, PluginBackoff: 1500 * time.Millisecond})
+	ctx := context.Background()
+	if err := syscall.Kill(e.plugin.Pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("plugin down", func() bool { return !e.plugin.Status().Up })
+	id := e.checkout(mugOrder(1))
+	e.waitFor("recorded", func() bool { _, err := e.st.GetOrder(ctx, id); return err == nil })
+	if err := e.svc.Fulfil(ctx, id); !errors.Is(err, ErrNoPlugin) {
+		t.Fatalf("fulfil while the plugin is down: %v", err)
+	}
+	if o, _ := e.st.GetOrder(ctx, id); o.State != store.OrderReceived || o.Attempts != 0 {
+		t.Fatalf("order after a down plugin: %+v", o)
+	}
+	e.waitFor("plugin back", func() bool { return e.plugin.Status().Up })
+	if err := e.svc.RetryPending(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if o := e.waitOrder(id, store.OrderAccepted); o.Attempts != 1 {
+		t.Fatalf("after restart: %+v", o)
 	}
 }
