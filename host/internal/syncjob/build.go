@@ -3,6 +3,7 @@ package syncjob
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/csv"
 	"encoding/hex"
 	"errors"
@@ -13,6 +14,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/acs-connector/acs-connector/host/internal/config"
 	"github.com/acs-connector/acs-connector/host/internal/feed"
@@ -111,7 +114,6 @@ type build struct {
 	header  []string // the feed's columns
 	cols    []string // the columns of the previous batch
 
-	hasher   hash.Hash
 	hbuf     []byte
 	contentH hash.Hash
 }
@@ -443,8 +445,14 @@ func (b *build) keepID(id string) error {
 	return b.stageRow(b.ctx, id, presentHash)
 }
 
-// stageRow buffers one row hash for the current part.
+// stageRow buffers one row hash for the current part. Only incremental
+// feeds (which compare with them) and catalogs with deletions (which need
+// every id) keep row hashes: a catalog with deletions off has no use for
+// them.
 func (b *build) stageRow(ctx context.Context, id, h string) error {
+	if !b.incremental && !b.deletions {
+		return nil
+	}
 	if b.pendPt != b.cur {
 		if err := b.flush(ctx); err != nil {
 			return err
@@ -516,12 +524,11 @@ func (b *build) addVanished(ctx context.Context) error {
 	})
 }
 
-// rowHash identifies a row's content: SHA-256 over the column names and
-// values, 128 bits in hex.
+// rowHash identifies a row's content: 64-bit xxHash over the column names
+// and values, in hex. It only has to tell one item's old row from its new
+// one (a collision would skip one change with probability 2^-64), so a fast
+// non-cryptographic hash will do; SHA-256 here cost 5% of a catalog run.
 func (b *build) rowHash(cols, vals []string) string {
-	if b.hasher == nil {
-		b.hasher = sha256.New()
-	}
 	buf := b.hbuf[:0]
 	for i, v := range vals {
 		if i < len(cols) {
@@ -532,11 +539,10 @@ func (b *build) rowHash(cols, vals []string) string {
 		buf = append(buf, 0x1e)
 	}
 	b.hbuf = buf
-	b.hasher.Reset()
-	b.hasher.Write(buf)
-	var sum [sha256.Size]byte
-	var out [32]byte
-	hex.Encode(out[:], b.hasher.Sum(sum[:0])[:16])
+	var sum [8]byte
+	var out [16]byte
+	binary.BigEndian.PutUint64(sum[:], xxhash.Sum64(buf))
+	hex.Encode(out[:], sum[:])
 	return string(out[:])
 }
 

@@ -506,7 +506,7 @@ func (r *Runner) run(ctx context.Context, j *config.Job, job string, kind feed.K
 	res.Uploads = ids
 	var errs []error
 	for _, pt := range out.parts {
-		imp, err := r.send(ctx, pt.upload, dir, replace)
+		imp, err := r.send(ctx, pt.upload, dir, replace, false)
 		if err != nil {
 			errs = append(errs, err)
 			if !isPermanent(err) {
@@ -567,7 +567,7 @@ func (r *Runner) repair(ctx context.Context, job string) error {
 				return err
 			}
 			replace := rec != nil && rec.Replace && slices.Contains(rec.Uploads, u.ID)
-			if _, err := r.send(ctx, u, dir, replace); err != nil {
+			if _, err := r.send(ctx, u, dir, replace, true); err != nil {
 				if !isPermanent(err) {
 					return fmt.Errorf("resume upload %d: %w", u.ID, err)
 				}
@@ -579,8 +579,9 @@ func (r *Runner) repair(ctx context.Context, job string) error {
 
 // send uploads one part: File (ImportSet API) and import, storing each step
 // so a crash resumes at the right place with the same idempotency keys.
-// replace asks for v2's replace mode.
-func (r *Runner) send(ctx context.Context, u *store.Upload, dir string, replace bool) (string, error) {
+// replace asks for v2's replace mode; resumed says the part was built by an
+// earlier run, so its file is checked against the recorded hash first.
+func (r *Runner) send(ctx context.Context, u *store.Upload, dir string, replace, resumed bool) (string, error) {
 	up, err := r.uploader(u.API)
 	if err != nil {
 		return "", err
@@ -608,8 +609,8 @@ func (r *Runner) send(ctx context.Context, u *store.Upload, dir string, replace 
 		}
 		return "", fmt.Errorf("upload %d (part %d of %d): %w", u.ID, u.Part, u.Parts, err)
 	}
-	// The part on disk must still be the one recorded (a resumed upload).
-	if u.FileID == "" || up.API() == stripeapi.UploadAPIV2 {
+	// A resumed upload still needs its part file, unchanged.
+	if resumed && (u.FileID == "" || up.API() == stripeapi.UploadAPIV2) {
 		sum, size, err := fileSHA256(path)
 		if err != nil || sum != u.ContentSHA256 {
 			if err == nil {
@@ -618,6 +619,8 @@ func (r *Runner) send(ctx context.Context, u *store.Upload, dir string, replace 
 			return fail(&permanentError{fmt.Errorf("the part file is gone, so it cannot be sent (Stripe imported nothing from it): %w", err)})
 		}
 		f.Size = size
+	} else if fi, err := os.Stat(path); err == nil {
+		f.Size = fi.Size()
 	}
 	if u.FileID == "" {
 		ref, err := up.UploadFile(ctx, f)

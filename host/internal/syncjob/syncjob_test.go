@@ -345,7 +345,7 @@ func TestCrashDuringBuildLeavesNothing(t *testing.T) {
 	e.r.afterStep = nil
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if p, ok := e.mgr.Get("csvdir"); ok && p.Status().Up {
+		if p, ok := e.mgr.Get("csvdir"); ok && p.Status().Up && p.Status().Restarts >= 1 {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -46,7 +46,10 @@ import (
 	"time"
 
 	"github.com/acs-connector/acs-connector/host/internal/config"
+	"github.com/acs-connector/acs-connector/host/internal/emulator"
 	"github.com/acs-connector/acs-connector/host/internal/pluginmgr"
+	"github.com/acs-connector/acs-connector/host/internal/store"
+	"github.com/acs-connector/acs-connector/host/internal/stripeapi"
 	"github.com/acs-connector/acs-connector/host/internal/syncjob"
 )
 
@@ -145,6 +148,9 @@ func main() {
 	memProfile = flag.String("memprofile", "", "write the export child's heap profile (at the end of the export) here")
 	batch = flag.Int("batch", 0, "records per plugin batch (default: syncjob's)")
 	count := flag.Int("count", 3, "runs per measurement; the fastest is reported (peak RSS: the highest)")
+	runPath := flag.Bool("run", true, "also measure a full catalog job run (store + upload to an emulator in this process)")
+	stripeURL := flag.String("stripe-url", "", "internal: emulator URL for -child run")
+	onlyRun := flag.Bool("only-run", false, "measure only the catalog job run (with -rows, -dir)")
 	flag.Parse()
 
 	var err error
@@ -155,8 +161,12 @@ func main() {
 		err = childExport(*pluginFlag, *in, *out)
 	case *child == "baseline":
 		err = childBaseline(*in, *out)
+	case *child == "run":
+		err = childRun(*pluginFlag, *in, *out, *stripeURL)
+	case *onlyRun:
+		err = onlyRunPath(*rowsFlag, *dirFlag, *pluginFlag)
 	default:
-		err = run(*rowsFlag, *dirFlag, *pluginFlag, *count)
+		err = run(*rowsFlag, *dirFlag, *pluginFlag, *count, *runPath)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchfeed:", err)
@@ -164,7 +174,7 @@ func main() {
 	}
 }
 
-func run(rowsFlag, dir, plugin string, count int) error {
+func run(rowsFlag, dir, plugin string, count int, runPath bool) error {
 	if count < 1 {
 		count = 1
 	}
@@ -247,10 +257,6 @@ func run(rowsFlag, dir, plugin string, count int) error {
 		_ = os.Remove(filepath.Join(dir, "baseline.csv"))
 		_ = os.Remove(filepath.Join(dir, "feed.csv"))
 		_ = os.Remove(filepath.Join(dir, "feed.errors.csv"))
-		if !*keep {
-			_ = os.RemoveAll(data)
-		}
-
 		res.ExportSeconds, res.BaselineSeconds = round(exp.Seconds, 3), round(base.Seconds, 3)
 		res.PluginStartSeconds = round(exp.StartSeconds, 3)
 		res.Ratio = round(exp.Seconds/base.Seconds, 2)
@@ -263,8 +269,176 @@ func run(rowsFlag, dir, plugin string, count int) error {
 		res.MeetsMemoryGoal = res.HostPeakMiB < 100 && res.PluginPeakMiB < 100
 		line, _ := json.Marshal(res)
 		fmt.Println(string(line))
+
+		if runPath {
+			if err := generateAgain(in, n); err != nil {
+				return err
+			}
+			rr, err := measureRun(self, plugin, in, filepath.Join(dir, fmt.Sprintf("state-%d", n)), n)
+			if err != nil {
+				return err
+			}
+			line, _ := json.Marshal(rr)
+			fmt.Println(string(line))
+		}
+		if !*keep {
+			_ = os.RemoveAll(data)
+		}
 	}
 	return nil
+}
+
+func onlyRunPath(rowsFlag, dir, plugin string) error {
+	n, err := strconv.Atoi(rowsFlag)
+	if err != nil || dir == "" || plugin == "" {
+		return errors.New("-only-run needs one -rows value, -dir and -plugin")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	in := filepath.Join(dir, fmt.Sprintf("catalog-%d", n), "products.csv")
+	if err := generateAgain(in, n); err != nil {
+		return err
+	}
+	rr, err := measureRun(self, plugin, in, filepath.Join(dir, fmt.Sprintf("state-%d", n)), n)
+	if err != nil {
+		return err
+	}
+	line, _ := json.Marshal(rr)
+	fmt.Println(string(line))
+	return nil
+}
+
+// generateAgain regenerates the catalog if it was removed.
+func generateAgain(in string, n int) error {
+	if _, err := os.Stat(in); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(in), 0o750); err != nil {
+		return err
+	}
+	_, err := generate(in, n)
+	return err
+}
+
+// RunResult is the full-job measurement.
+type RunResult struct {
+	Bench         string  `json:"bench"`
+	Rows          int     `json:"rows"`
+	API           string  `json:"api"`
+	Seconds       float64 `json:"seconds"`
+	SettleSeconds float64 `json:"settle_seconds"`
+	HostPeakMiB   float64 `json:"host_peak_rss_mib"`
+	PluginPeakMiB float64 `json:"plugin_peak_rss_mib"`
+	HostCPU       float64 `json:"host_cpu_seconds"`
+	Sent          int     `json:"sent"`
+	Parts         int     `json:"parts"`
+	Summary       string  `json:"summary"`
+	LoadAvg       float64 `json:"load_avg_1m"`
+}
+
+// measureRun runs a catalog job (SQLite store, ImportSet uploads) in a
+// child process against an emulator served by this process, and waits for
+// Stripe's side to finish.
+func measureRun(self, plugin, in, stateDir string, n int) (RunResult, error) {
+	emu := emulator.New(emulator.Options{ProcessingDelay: func(string, int) time.Duration { return 10 * time.Millisecond }})
+	defer emu.Close()
+	base, err := emu.Start("127.0.0.1:0")
+	if err != nil {
+		return RunResult{}, err
+	}
+	_ = os.RemoveAll(stateDir)
+	fmt.Fprintf(os.Stderr, "benchfeed: catalog job run (store + ImportSet upload), %d variants\n", n)
+	var rep RunResult
+	args := []string{"-child", "run", "-plugin", plugin, "-in", in, "-out", stateDir, "-stripe-url", base}
+	if *cpuProfile != "" {
+		args = append(args, "-cpuprofile", *cpuProfile)
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return rep, fmt.Errorf("child run: %w", err)
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(out), &rep); err != nil {
+		return rep, fmt.Errorf("child run: %w (%q)", err, out)
+	}
+	rep.Bench, rep.Rows, rep.LoadAvg = "catalog_job_run", n, loadAvg()
+	_ = os.RemoveAll(stateDir)
+	return rep, nil
+}
+
+// childRun runs one catalog job end to end and polls until Stripe (the
+// emulator) has finished every part.
+func childRun(plugin, in, stateDir, stripeURL string) error {
+	in, err := filepath.Abs(in)
+	if err != nil {
+		return err
+	}
+	sum, err := pluginmgr.FileSHA256(plugin)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st, err := store.Open(ctx, "sqlite", filepath.Join(stateDir, "state.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	sc, err := stripeapi.New(stripeapi.Config{Key: "sk_test_benchfeed", URL: stripeURL, MaxRetries: 2, Logger: log})
+	if err != nil {
+		return err
+	}
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	start := time.Now()
+	mgr := pluginmgr.New(pluginmgr.Options{Logger: log, HostVersion: "benchfeed"})
+	cfg, _ := json.Marshal(map[string]string{"dir": filepath.Dir(in), "currency": "USD"})
+	if err := mgr.Start(ctx, []pluginmgr.Spec{{Name: "csvdir", Path: plugin, SHA256: sum, SHA256Source: "benchfeed",
+		ConfigJSON: cfg, ConfigSource: "benchfeed", WorkDir: filepath.Dir(in),
+		StartTimeout: 30 * time.Second, CallTimeout: 30 * time.Second}}); err != nil {
+		return err
+	}
+	r := syncjob.New(syncjob.Options{Store: st, Stripe: sc, Plugin: mgr.Get, StateDir: stateDir, Logger: log, PollInterval: 100 * time.Millisecond})
+	res, err := r.Run(ctx, &config.Job{Type: config.JobCatalog, Plugin: "csvdir", Name: "catalog"})
+	if err != nil {
+		return err
+	}
+	ran := time.Since(start)
+	p, _ := mgr.Get("csvdir")
+	pluginPeak, _ := peakMiB(strconv.Itoa(p.Pid()))
+	mgr.Stop(ctx)
+	for {
+		if err := r.PollPending(ctx); err != nil {
+			return err
+		}
+		pending, err := st.PendingUploads(ctx)
+		if err != nil {
+			return err
+		}
+		if len(pending) == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	settled := time.Since(start)
+	hostPeak, err := peakMiB("self")
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(RunResult{API: "importset", Seconds: round(ran.Seconds(), 3), SettleSeconds: round(settled.Seconds(), 3),
+		HostPeakMiB: round(hostPeak, 1), PluginPeakMiB: round(pluginPeak, 1), HostCPU: round(selfCPU(), 2),
+		Sent: res.Sent, Parts: res.Parts, Summary: res.Summary()})
 }
 
 func round(v float64, digits int) float64 {
@@ -551,10 +725,25 @@ func withCheckDigit(payload string) string {
 // markdown turns JSON lines into the benchmarks page.
 func markdown(in io.Reader, out io.Writer) error {
 	var rs []Result
+	var runs []RunResult
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 || line[0] != '{' {
+			continue
+		}
+		var kind struct {
+			Bench string `json:"bench"`
+		}
+		if err := json.Unmarshal(line, &kind); err != nil {
+			return err
+		}
+		if kind.Bench == "catalog_job_run" {
+			var r RunResult
+			if err := json.Unmarshal(line, &r); err != nil {
+				return err
+			}
+			runs = append(runs, r)
 			continue
 		}
 		var r Result
@@ -596,6 +785,18 @@ func markdown(in io.Reader, out io.Writer) error {
 			r.Rows, float64(r.InputBytes)/(1<<20), r.ExportSeconds, r.PluginStartSeconds, r.BaselineSeconds, r.Ratio,
 			r.HostCPUSeconds, r.PluginCPUSeconds, r.BaseCPUSeconds,
 			r.HostPeakMiB, r.PluginPeakMiB, r.BaselinePeakMiB, r.Valid, r.Invalid, r.LoadAvg, met)
+	}
+	if len(runs) > 0 {
+		fmt.Fprintf(b, "\n## Catalog job run: plugin -> store -> ImportSet upload (emulator)\n\n")
+		fmt.Fprintf(b, "A full `catalog` job against the embedded Stripe emulator (in another process): the same read and\n")
+		fmt.Fprintf(b, "validation, plus a row hash per item staged in SQLite, the parts uploaded through the Files API and\n")
+		fmt.Fprintf(b, "ImportSets, and the imports polled until Stripe accepted them. Single run.\n\n")
+		fmt.Fprintf(b, "| variants | run | until accepted | host CPU | host peak RSS | plugin peak RSS | parts | load |\n")
+		fmt.Fprintf(b, "|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, r := range runs {
+			fmt.Fprintf(b, "| %d | %.1f s | %.1f s | %.1f s | %.1f MiB | %.1f MiB | %d | %.1f |\n",
+				r.Rows, r.Seconds, r.SettleSeconds, r.HostCPU, r.HostPeakMiB, r.PluginPeakMiB, r.Parts, r.LoadAvg)
+		}
 	}
 	fmt.Fprintf(b, "\nAnalysis of where the time and memory go: docs/feeds.md, \"Performance\".\n")
 	_, err := io.WriteString(out, b.String())
