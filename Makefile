@@ -26,6 +26,8 @@ build:
 			$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/acs-plugin-$$p ./plugins/$$p || exit 1; \
 		fi; \
 	done
+	@# Pin what was just built: the host refuses plugin binaries without a pin.
+	@$(BIN)/acs-connector plugins install --dir $(BIN) $(BIN)/acs-plugin-* >/dev/null
 
 # run: the daemon on embedded defaults (Stripe emulator, SQLite, sample catalog).
 run: build

@@ -155,12 +155,19 @@ func (cfg *config) check(resp *sdk.ConfigureResponse) *settings {
 		if checkFile(resp, "prices_file", s.pricesPath, cfg.PricesFile != "") {
 			s.checkHeader(resp, "prices_columns", s.pricesPath, s.priceCols, priceColumns)
 		}
+		// outbox and inbox resolve like every other path in the host
+		// config: against the working directory, which the host sets to
+		// the config file's directory. They are created when only the last
+		// element is missing (a fresh state directory), never deeper, so a
+		// typo does not grow a tree somewhere unexpected.
 		if cfg.Outbox != "" {
-			s.outbox = s.file(cfg.Outbox, "")
+			s.outbox = absPath(cfg.Outbox)
+			ensureLeafDir(s.outbox)
 			checkDir(resp, "outbox", s.outbox, true)
 		}
 		if cfg.Inbox != "" {
-			s.inbox = s.file(cfg.Inbox, "")
+			s.inbox = absPath(cfg.Inbox)
+			ensureLeafDir(s.inbox)
 			checkDir(resp, "inbox", s.inbox, true)
 		}
 	}
@@ -187,6 +194,19 @@ func (cfg *config) check(resp *sdk.ConfigureResponse) *settings {
 	salt, _ := json.Marshal([]any{pluginVersion, s.currency, string(s.comma), s.cols, s.invCols, s.priceCols})
 	s.readSalt = string(salt)
 	return s
+}
+
+func absPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return filepath.Clean(p)
+}
+
+func ensureLeafDir(p string) {
+	if _, err := os.Stat(filepath.Dir(p)); err == nil {
+		_ = os.Mkdir(p, 0o750)
+	}
 }
 
 // file resolves a file name from the config: absolute, or relative to dir.

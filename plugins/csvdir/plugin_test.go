@@ -77,8 +77,8 @@ func acceptanceDir(t *testing.T) string {
 func fullConfig(dir string) map[string]any {
 	return map[string]any{
 		"dir":    dir,
-		"outbox": "outbox",
-		"inbox":  "inbox",
+		"outbox": filepath.Join(dir, "outbox"),
+		"inbox":  filepath.Join(dir, "inbox"),
 		"shipping_options": []map[string]any{
 			{"id": "standard", "name": "Standard", "amount": "5.00", "countries": []string{"US"}, "min_days": 3, "max_days": 5},
 			{"id": "world", "name": "International", "amount": 25, "currency": "usd"},
@@ -152,7 +152,7 @@ func TestConfigureErrors(t *testing.T) {
 		{"mapped column not in header", map[string]any{"dir": basic, "columns": map[string]string{"id": "SKU"}}, "columns", `"sku"`},
 		{"currency", map[string]any{"dir": basic, "currency": "dollars"}, "currency", "ISO 4217"},
 		{"delimiter", map[string]any{"dir": basic, "delimiter": "::"}, "delimiter", "not a usable delimiter"},
-		{"outbox missing", map[string]any{"dir": basic, "outbox": "nope"}, "outbox", "does not exist"},
+		{"outbox missing", map[string]any{"dir": basic, "outbox": "/no/such/outbox"}, "outbox", "does not exist"},
 		{"inbox missing", map[string]any{"dir": basic, "inbox": "/no/inbox"}, "inbox", "/no/inbox does not exist"},
 		{"shipping id", map[string]any{"dir": basic, "shipping_options": []map[string]any{{"name": "x", "amount": "1"}}}, "shipping_options[0].id", "required"},
 		{"shipping amount", map[string]any{"dir": basic, "shipping_options": []map[string]any{{"id": "a", "name": "x", "amount": "five"}}}, "shipping_options[0].amount", "not a number"},
@@ -211,4 +211,30 @@ func yamlToJSON(t testing.TB, y string) []byte {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// Relative outbox and inbox paths resolve against the working directory
+// (the host runs plugins in its config file's directory), and a missing last
+// element is created so a fresh state directory works.
+func TestOutboxInboxResolveAgainstWorkingDirAndAreCreated(t *testing.T) {
+	catalog := copyDir(t, "testdata/basic")
+	work := t.TempDir()
+	t.Chdir(work)
+	if err := os.MkdirAll("state", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := sdktest.Start(t, New())
+	errs, err := c.Configure(context.Background(), map[string]any{"dir": catalog, "outbox": "state/outbox", "inbox": "state/inbox"})
+	if err != nil || len(errs) > 0 {
+		t.Fatalf("configure: %v %v", errs, err)
+	}
+	for _, d := range []string{"state/outbox", "state/inbox"} {
+		if fi, err := os.Stat(filepath.Join(work, d)); err != nil || !fi.IsDir() {
+			t.Errorf("%s should have been created under the working directory: %v", d, err)
+		}
+	}
+	errs, _ = c.Configure(context.Background(), map[string]any{"dir": catalog, "outbox": "missing/parent/outbox"})
+	if len(errs) != 1 || errs[0].Field != "outbox" {
+		t.Errorf("a path whose parent is missing must not be created: %v", errs)
+	}
 }

@@ -1,0 +1,263 @@
+// Package e2e drives the real acs-connector binary and real plugin binaries
+// as subprocesses, the way systemd and Stripe would.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stripe/stripe-go/v82/webhook"
+
+	"github.com/acs-connector/acs-connector/host/internal/pluginmgr"
+)
+
+var (
+	binDir  string
+	repoDir string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "acs-e2e-bin")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	repoDir, _ = filepath.Abs("../../..")
+	builds := map[string]string{
+		"acs-connector":     "./host/cmd/acs-connector",
+		"acs-plugin-csvdir": "./plugins/csvdir",
+		"testplugin":        "./sdk/internal/testplugin",
+	}
+	for name, pkg := range builds {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
+		cmd.Dir = repoDir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
+	}
+	lf := &pluginmgr.LockFile{Version: 1, Plugins: map[string]pluginmgr.LockEntry{}}
+	for _, name := range []string{"acs-plugin-csvdir", "testplugin"} {
+		sum, err := pluginmgr.FileSHA256(filepath.Join(dir, name))
+		if err != nil {
+			panic(err)
+		}
+		lf.Plugins[name] = pluginmgr.LockEntry{Name: name, SHA256: sum}
+	}
+	if err := lf.Write(dir); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// host is one running acs-connector process.
+type host struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	dir     string
+	cfgPath string
+	addr    string
+	logs    *syncBuf
+	notify  chan string
+	exited  chan error
+	secrets struct{ hook, webhook string }
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// sampleCatalog copies the repo's sample catalog into dir.
+func sampleCatalog(t *testing.T, dir string) string {
+	src := filepath.Join(repoDir, "configs", "sample-catalog")
+	dst := filepath.Join(dir, "catalog")
+	for _, sub := range []string{"", "outbox", "inbox"} {
+		if err := os.MkdirAll(filepath.Join(dst, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"products.csv", "inventory.csv", "prices.csv"} {
+		data, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+const hookSecret = "whsec_e2e_hook_secret_0123456789"
+const webhookSecret = "whsec_e2e_webhook_secret_0123456789"
+
+// baseConfig is a full host config on the emulator with the csvdir plugin
+// and (optionally) the test plugin answering hooks.
+func baseConfig(addr, stateDir, catalog, hookPlugin string) string {
+	return fmt.Sprintf(`version: 1
+stripe:
+  hook_secret: %s
+  webhook_secret: %s
+  emulator: {delay: 50ms}
+server:
+  listen: %s
+  shutdown_timeout: 20s
+state:
+  dir: %s
+log: {level: debug, format: json}
+plugins:
+  catalog:
+    path: %s
+    restart: {min_delay: 100ms, max_delay: 1s}
+    config:
+      dir: %s
+      outbox: %s
+      inbox: %s
+  slow:
+    path: %s
+    config: {slow_sku: SLOW}
+jobs:
+  catalog: {type: catalog, plugin: catalog, schedule: "@every 1h", run_at_start: true}
+  inventory: {type: inventory, plugin: catalog, schedule: "@every 1h"}
+hooks:
+  plugin: %s
+  deadline: 3s
+fulfillment:
+  plugin: catalog
+`, hookSecret, webhookSecret, addr, stateDir, filepath.Join(binDir, "acs-plugin-csvdir"), catalog,
+		filepath.Join(catalog, "outbox"), filepath.Join(catalog, "inbox"), filepath.Join(binDir, "testplugin"), hookPlugin)
+}
+
+// startHost runs the binary with NOTIFY_SOCKET pointing at a datagram
+// socket this test reads, as systemd would.
+func startHost(t *testing.T, config string) *host {
+	t.Helper()
+	dir := t.TempDir()
+	h := &host{t: t, dir: dir, cfgPath: filepath.Join(dir, "config.yaml"), logs: &syncBuf{}, notify: make(chan string, 32), exited: make(chan error, 1)}
+	if err := os.WriteFile(h.cfgPath, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				close(h.notify)
+				return
+			}
+			h.notify <- string(buf[:n])
+		}
+	}()
+	h.cmd = exec.Command(filepath.Join(binDir, "acs-connector"), "run", "--config", h.cfgPath)
+	h.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	h.cmd.Stdout = h.logs
+	h.cmd.Stderr = h.logs
+	if err := h.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { h.exited <- h.cmd.Wait(); conn.Close() }()
+	t.Cleanup(func() {
+		if h.cmd.ProcessState == nil {
+			_ = h.cmd.Process.Signal(syscall.SIGKILL)
+			<-h.exited
+		}
+		if t.Failed() {
+			t.Logf("host log:\n%s", h.logs.String())
+		}
+	})
+	return h
+}
+
+func (h *host) expectNotify(prefix string, within time.Duration) string {
+	h.t.Helper()
+	select {
+	case msg, ok := <-h.notify:
+		if !ok {
+			h.t.Fatalf("notify socket closed while waiting for %q", prefix)
+		}
+		if !strings.HasPrefix(msg, prefix) {
+			h.t.Fatalf("notify: want %q, got %q", prefix, msg)
+		}
+		return msg
+	case err := <-h.exited:
+		h.t.Fatalf("host exited (%v) while waiting for %q", err, prefix)
+	case <-time.After(within):
+		h.t.Fatalf("no %q on the notify socket within %s", prefix, within)
+	}
+	return ""
+}
+
+func (h *host) signal(s os.Signal) {
+	if err := h.cmd.Process.Signal(s); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *host) url(path string) string { return "http://" + h.addr + path }
+
+func signedPost(url, secret string, body []byte, timeout time.Duration) (*http.Response, []byte, error) {
+	sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: secret})
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Stripe-Signature", sp.Header)
+	resp, err := (&http.Client{Timeout: timeout}).Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	return resp, data, err
+}
+
+func finalizeBody(id, sku string, qty int) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"type": "v1.delegated_checkout.finalize_checkout", "id": id, "livemode": false,
+		"data": map[string]any{"currency": "usd", "amount_total": 1000,
+			"line_items_details": []map[string]any{{"id": "li_1", "unit_amount": 1000, "quantity": qty, "name": sku, "sku_id": sku}},
+			"shipping_details":   map[string]any{"address": map[string]any{"country": "US", "postal_code": "94107"}}},
+	})
+	return b
+}
+
+func lines(s string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}
