@@ -8,6 +8,8 @@ LDFLAGS   := -X github.com/acs-connector/acs-connector/host/internal/buildinfo.V
 PLUGINS   := csvdir shopify sql
 PREFIX    ?= /usr/local
 DESTDIR   ?=
+SYSCONFDIR ?= /etc
+UNITDIR   ?= /etc/systemd/system
 
 # Generator versions are pinned so `make proto` is reproducible.
 PROTOC_GEN_GO_VERSION      := v1.36.12
@@ -51,17 +53,20 @@ proto: proto-tools
 		--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
 		proto/connector/v1/connector.proto
 
+# install: binaries, pinned plugins, the systemd unit and a config that
+# works from the installed paths. Honours PREFIX and DESTDIR.
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/acs-connector/plugins \
-		$(DESTDIR)/etc/systemd/system $(DESTDIR)/etc/acs-connector
+		$(DESTDIR)$(PREFIX)/share/acs-connector $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/acs-connector
 	install -m 0755 $(BIN)/acs-connector $(DESTDIR)$(PREFIX)/bin/acs-connector
-	@for p in $(PLUGINS); do \
-		if [ -f $(BIN)/acs-plugin-$$p ]; then \
-			install -m 0755 $(BIN)/acs-plugin-$$p $(DESTDIR)$(PREFIX)/lib/acs-connector/plugins/; \
-		fi; \
-	done
-	sed 's#@PREFIX@#$(PREFIX)#g' configs/acs-connector.service > $(DESTDIR)/etc/systemd/system/acs-connector.service
-	install -m 0640 configs/example.yaml $(DESTDIR)/etc/acs-connector/config.yaml.example
+	$(BIN)/acs-connector plugins install --dir $(DESTDIR)$(PREFIX)/lib/acs-connector/plugins $(BIN)/acs-plugin-*
+	cp -R configs/sample-catalog $(DESTDIR)$(PREFIX)/share/acs-connector/
+	sed -e 's#@PREFIX@#$(PREFIX)#g' -e 's#@SYSCONFDIR@#$(SYSCONFDIR)#g' configs/acs-connector.service > $(DESTDIR)$(UNITDIR)/acs-connector.service
+	sed -e 's#\.\./bin/#$(PREFIX)/lib/acs-connector/plugins/#' \
+		-e 's#dir: sample-catalog#dir: $(PREFIX)/share/acs-connector/sample-catalog#' \
+		-e 's#\.\./var/state#/var/lib/acs-connector#g' \
+		configs/example.yaml > $(DESTDIR)$(SYSCONFDIR)/acs-connector/config.yaml.example
+	chmod 0640 $(DESTDIR)$(SYSCONFDIR)/acs-connector/config.yaml.example
 
 fmt:
 	gofmt -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$')

@@ -44,3 +44,15 @@ echo "== go vet"
 go vet ./...
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
+
+echo "== make install into a scratch prefix, then check the installed config"
+inst=$(mktemp -d /tmp/acs-install.XXXXXX)
+make -s install PREFIX="$inst/usr" SYSCONFDIR="$inst/etc" UNITDIR="$inst/etc/systemd/system" >/dev/null
+test -x "$inst/usr/bin/acs-connector"
+grep -q "$inst/usr/bin/acs-connector run" "$inst/etc/systemd/system/acs-connector.service"
+! grep -q '@PREFIX@\|@SYSCONFDIR@' "$inst/etc/systemd/system/acs-connector.service"
+"$inst/usr/bin/acs-connector" plugins verify --dir "$inst/usr/lib/acs-connector/plugins"
+mkdir -p "$inst/state"
+ACS_STATE_DIR="$inst/state" "$inst/usr/bin/acs-connector" config check --config "$inst/etc/acs-connector/config.yaml.example"
+rm -rf "$inst"
+echo "install: ok"
