@@ -114,7 +114,7 @@ func csvdirConfig(t *testing.T) map[string]any {
 		}
 	}
 	return map[string]any{
-		"dir": dir, "outbox": "outbox", "inbox": "inbox",
+		"dir": dir, "outbox": filepath.Join(dir, "outbox"), "inbox": filepath.Join(dir, "inbox"),
 		"shipping_options": []map[string]any{
 			{"id": "standard", "name": "Standard shipping", "amount": "5.00", "currency": "USD", "countries": []string{"US"}, "min_days": 3, "max_days": 5},
 			{"id": "express", "name": "Express <b>shipping</b>", "amount": "15.00", "currency": "USD", "countries": []string{"US"}, "min_days": 1, "max_days": 2},

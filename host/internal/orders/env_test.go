@@ -164,12 +164,12 @@ func newEnv(t *testing.T, eo envOptions) *env {
 	}
 	e.rpc = &rpcCounter{}
 	mgr := pluginmgr.New(pluginmgr.Options{DialOptions: e.rpc.dial, HostVersion: "test"})
-	cfg, _ := json.Marshal(map[string]any{"dir": e.catalog, "outbox": "outbox", "inbox": "inbox", "reject_unknown_skus": true})
+	cfg, _ := json.Marshal(map[string]any{"dir": e.catalog, "outbox": e.outbox, "inbox": e.inbox, "reject_unknown_skus": true})
 	backoff := eo.PluginBackoff
 	if backoff <= 0 {
 		backoff = 100 * time.Millisecond
 	}
-	if err := mgr.Start(ctx, []pluginmgr.Spec{{Name: "csvdir", Path: filepath.Join(binDir, "csvdir"), ConfigJSON: cfg,
+	if err := mgr.Start(ctx, []pluginmgr.Spec{{Name: "csvdir", Path: filepath.Join(binDir, "csvdir"), ConfigJSON: cfg, WorkDir: e.catalog,
 		ConfigSource: "test.yaml:1", MinBackoff: backoff, MaxBackoff: 2 * backoff,
 		CallTimeout: 20 * time.Second, StartTimeout: 20 * time.Second}}); err != nil {
 		t.Fatal(err)

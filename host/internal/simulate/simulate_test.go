@@ -85,7 +85,7 @@ func host(t *testing.T) (hostURL, emuURL string, st store.Store) {
 		t.Fatal(err)
 	}
 	os.MkdirAll(filepath.Join(dir, "outbox"), 0o755)
-	cfg, _ := json.Marshal(map[string]any{"dir": dir, "outbox": "outbox",
+	cfg, _ := json.Marshal(map[string]any{"dir": dir, "outbox": filepath.Join(dir, "outbox"),
 		"shipping_options": []map[string]any{{"id": "standard", "name": "Standard shipping", "amount": "5.00", "currency": "USD", "min_days": 3, "max_days": 5}},
 		"tax_rates":        []map[string]any{{"country": "US", "state": "IL", "name": "Illinois sales tax", "percentage": 6.25}}})
 	mgr := pluginmgr.New(pluginmgr.Options{HostVersion: "test"})
