@@ -14,6 +14,7 @@ import (
 	"github.com/acs-connector/acs-connector/host/internal/orders"
 	"github.com/acs-connector/acs-connector/host/internal/pluginmgr"
 	"github.com/acs-connector/acs-connector/host/internal/scheduler"
+	"github.com/acs-connector/acs-connector/host/internal/store"
 	"github.com/acs-connector/acs-connector/host/internal/syncjob"
 	"github.com/acs-connector/acs-connector/host/internal/web"
 	"github.com/acs-connector/acs-connector/host/internal/webhooks"
@@ -191,9 +192,13 @@ func (a *app) fillStatus(ctx context.Context, st *web.Status) error {
 		wu := web.Upload{Job: u.Job, Kind: u.Kind, File: u.FileID, ImportID: u.ImportID, Status: u.Status, API: u.API,
 			Sent: u.RowsSent, Processed: u.RowsProcessed, Succeeded: u.RowsSucceeded, Failed: u.RowsFailed,
 			Created: u.CreatedAt, FailedReason: u.FailedReason}
-		rows, err := a.d.store.UploadErrors(ctx, u.ID, 10)
+		const shown = 10
+		rows, err := a.d.store.UploadErrors(ctx, u.ID, shown+1)
 		if err != nil {
 			return err
+		}
+		if len(rows) > shown {
+			rows, wu.MoreErrors = rows[:shown], true
 		}
 		for _, r := range rows {
 			wu.Errors = append(wu.Errors, web.UploadError{Line: r.Line, ItemID: r.ItemID, Message: r.Message, Source: r.Source})
@@ -207,7 +212,7 @@ func (a *app) fillStatus(ctx context.Context, st *web.Status) error {
 	for _, o := range ords {
 		st.Orders = append(st.Orders, web.Order{SessionID: o.SessionID, State: o.State, BackendRef: o.BackendRef, Reason: o.Reason,
 			Currency: o.Currency, AmountTotal: o.AmountTotal, AmountRefunded: o.AmountRefunded, Capture: o.Capture, Refund: o.Refund,
-			Received: o.ReceivedAt})
+			Received: o.ReceivedAt, Attempts: o.Attempts, MaxAttempts: store.MaxOrderAttempts, LastError: o.LastError})
 	}
 	return nil
 }

@@ -47,6 +47,8 @@ type Upload struct {
 	Created                                time.Time
 	FailedReason                           string
 	Errors                                 []UploadError
+	// MoreErrors is set when the upload has more rejected rows than Errors.
+	MoreErrors bool
 }
 
 // UploadError is a rejected row.
@@ -64,6 +66,11 @@ type Order struct {
 	AmountTotal, AmountRefunded          int64
 	Capture, Refund                      string
 	Received                             time.Time
+	// Attempts is how often the order was pushed to the backend; a failed
+	// order is retried until MaxAttempts (0: unknown limit).
+	Attempts, MaxAttempts int
+	// LastError is the last fulfilment, capture or refund error.
+	LastError string
 }
 
 // Plugin is one plugin process.
@@ -98,7 +105,14 @@ var funcs = template.FuncMap{
 		}
 		return roundDur(d) + " ago"
 	},
-	"money": Money,
+	"money":        Money,
+	"outcome":      OutcomeText,
+	"importstatus": ImportText,
+	"orderstate":   StateText,
+	"capture":      CaptureText,
+	"refund":       RefundText,
+	"source":       SourceText,
+	"tone":         tone,
 }
 
 func roundDur(d time.Duration) string {
