@@ -57,6 +57,9 @@ func TestMain(m *testing.M) {
 
 const whSecret = "whsec_orders_test"
 
+// webhookAttempts is how often the emulator delivers an event at most.
+const webhookAttempts = 8
+
 // rpcCounter counts the unary RPCs made to the plugin, by method.
 type rpcCounter struct {
 	mu sync.Mutex
@@ -89,6 +92,9 @@ type envOptions struct {
 	Workers int
 	// NoStart leaves the worker stopped.
 	NoStart bool
+	// RetryInterval runs the worker's own retry pass (default: off, tests
+	// call RetryPending themselves).
+	RetryInterval time.Duration
 	// PluginBackoff is how long a crashed plugin stays down (default 100ms).
 	PluginBackoff time.Duration
 }
@@ -132,7 +138,7 @@ func newEnv(t *testing.T, eo envOptions) *env {
 	e := &env{t: t, logs: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
-	e.emu = emulator.New(emulator.Options{WebhookAttempts: 8, WebhookBackoff: func(int) time.Duration { return 50 * time.Millisecond }})
+	e.emu = emulator.New(emulator.Options{WebhookAttempts: webhookAttempts, WebhookBackoff: func(int) time.Duration { return 50 * time.Millisecond }})
 	url, err := e.emu.Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -176,9 +182,13 @@ func newEnv(t *testing.T, eo envOptions) *env {
 	}
 	e.plugin, _ = mgr.Get("csvdir")
 
+	retryEvery := eo.RetryInterval
+	if retryEvery == 0 {
+		retryEvery = -1
+	}
 	e.svc = New(Options{Stripe: e.sc, Store: e.st, Plugin: func() (*pluginmgr.Plugin, bool) { return e.plugin, true },
 		Capture: eo.Capture, CaptureOn: eo.CaptureOn, RefundRejected: eo.RefundRejected, Workers: eo.Workers,
-		RetryInterval: -1, RetryBackoff: 10 * time.Millisecond, Logger: log})
+		RetryInterval: retryEvery, RetryBackoff: 10 * time.Millisecond, Logger: log})
 	router := webhooks.NewRouter(webhooks.Options{Secret: whSecret, Logger: log})
 	e.svc.RegisterWebhooks(router)
 	mux := http.NewServeMux()

@@ -26,7 +26,9 @@ func TestThousandOrdersTripleDeliveredArePushedExactlyOnce(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("ACS_TEST_ORDERS_N")); err == nil && v > 0 {
 		n, lost = v, v/25
 	}
-	e := newEnv(t, envOptions{Fanout: 3, Workers: 8})
+	// The worker's own retry pass runs as in the daemon: an attempt that
+	// fails under load (a timeout) is tried again.
+	e := newEnv(t, envOptions{Fanout: 3, Workers: 8, RetryInterval: time.Second})
 	e.patience = 3 * time.Minute // the race detector on a small machine
 	ctx := context.Background()
 	start := time.Now()
@@ -68,19 +70,33 @@ func TestThousandOrdersTripleDeliveredArePushedExactlyOnce(t *testing.T) {
 	if err := <-reconciled; err != nil {
 		t.Fatal(err)
 	}
-	e.waitFor("every order accepted", func() bool {
-		c, _ := e.st.CountOrdersByState(ctx)
-		return c[store.OrderAccepted] == n
-	})
-	accepted := time.Since(start)
+	// Every delivery ends: delivered, or given up after the emulator's
+	// attempts (a machine so loaded that the host answered too late). What
+	// was given up is reconciliation's to find, as with Stripe.
+	gaveUp := 0
 	e.waitFor("deliveries", func() bool {
+		gaveUp = 0
 		for _, d := range e.emu.Deliveries() {
-			if !d.Delivered {
+			switch {
+			case d.Delivered:
+			case d.Attempts >= webhookAttempts:
+				gaveUp++
+			default:
 				return false
 			}
 		}
 		return true
 	})
+	if gaveUp > 0 {
+		if err := e.svc.Reconcile(ctx, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.waitFor("every order accepted", func() bool {
+		c, _ := e.st.CountOrdersByState(ctx)
+		return c[store.OrderAccepted] == n
+	})
+	accepted := time.Since(start)
 	// A retry pass pushes nothing more.
 	if err := e.svc.RetryPending(ctx); err != nil {
 		t.Fatal(err)
@@ -110,8 +126,9 @@ func TestThousandOrdersTripleDeliveredArePushedExactlyOnce(t *testing.T) {
 	if strings.Contains(e.logs.String(), "NEEDS ATTENTION") {
 		t.Error("an order gave up")
 	}
-	t.Logf("%d orders (%d webhooks lost), %d webhook deliveries x3 concurrent, 1 reconciliation mid-run: %d PushOrder RPCs, %d outbox files; created in %s, all accepted after %s",
-		n, lost, deliveries, pushes, len(files), created.Round(time.Millisecond), accepted.Round(time.Millisecond))
+	failed := strings.Count(e.logs.String(), "fulfilment attempt failed")
+	t.Logf("%d orders (%d webhooks lost), %d webhook delivery attempts (%d given up) x3 concurrent, reconciliation mid-run: %d PushOrder RPCs, %d outbox files, %d failed-attempt log lines; created in %s, all accepted after %s",
+		n, lost, deliveries, gaveUp, pushes, len(files), failed, created.Round(time.Millisecond), accepted.Round(time.Millisecond))
 }
 
 func TestCrashAfterPushIsRetriedWithTheSameKey(t *testing.T) {
