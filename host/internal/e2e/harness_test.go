@@ -5,6 +5,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -37,9 +38,10 @@ func TestMain(m *testing.M) {
 	binDir = dir
 	repoDir, _ = filepath.Abs("../../..")
 	builds := map[string]string{
-		"acs-connector":     "./host/cmd/acs-connector",
-		"acs-plugin-csvdir": "./plugins/csvdir",
-		"testplugin":        "./sdk/internal/testplugin",
+		"acs-connector":      "./host/cmd/acs-connector",
+		"acs-plugin-csvdir":  "./plugins/csvdir",
+		"testplugin":         "./sdk/internal/testplugin",
+		"acs-plugin-shopify": "./plugins/shopify",
 	}
 	for name, pkg := range builds {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
@@ -50,7 +52,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	lf := &pluginmgr.LockFile{Version: 1, Plugins: map[string]pluginmgr.LockEntry{}}
-	for _, name := range []string{"acs-plugin-csvdir", "testplugin"} {
+	for _, name := range []string{"acs-plugin-csvdir", "testplugin", "acs-plugin-shopify"} {
 		sum, err := pluginmgr.FileSHA256(filepath.Join(dir, name))
 		if err != nil {
 			panic(err)
@@ -260,4 +262,45 @@ func lines(s string) []string {
 		out = append(out, sc.Text())
 	}
 	return out
+}
+
+// cli runs the acs-connector binary with args (a CLI command, not the
+// daemon) and returns its stdout and stderr. env is added to the test's
+// environment.
+func cli(t *testing.T, timeout time.Duration, env []string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "acs-connector"), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("acs-connector %s: no exit within %s: %w", strings.Join(args, " "), timeout, err)
+	}
+	return out.String(), errb.String(), err
+}
+
+// waitFor polls cond every 100ms until it holds or within has passed.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// get fetches a URL of the host and returns the body ("" on any error).
+func (h *host) get(path string) string {
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(h.url(path))
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
