@@ -198,6 +198,9 @@ type ConfigureRequest struct {
 	Config []byte
 	// Source locates the block in the host config, e.g. "config.yaml:14".
 	Source string
+	// OneShot is true when the host runs a single command and stops the
+	// plugin afterwards; skip warm-ups that only pay off in a daemon.
+	OneShot bool
 }
 
 // ConfigureResponse collects field-level problems.

@@ -78,7 +78,7 @@ func (s *server) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.C
 	out := &pb.ConfigureResponse{}
 	err := guard("Configure", func() error {
 		var resp ConfigureResponse
-		err := s.p.Configure(ctx, &ConfigureRequest{Config: req.GetConfigJson(), Source: req.GetConfigSource()}, &resp)
+		err := s.p.Configure(ctx, &ConfigureRequest{Config: req.GetConfigJson(), Source: req.GetConfigSource(), OneShot: req.GetOneShot()}, &resp)
 		for _, e := range resp.Errors {
 			out.Errors = append(out.Errors, &pb.FieldError{Field: e.Field, Message: e.Message})
 		}
@@ -100,11 +100,15 @@ type batchStream interface {
 func (s *server) stream(method string, req *pb.ReadRequest, st batchStream, read func(context.Context, *ReadRequest, *RecordWriter) error) error {
 	return guard(method, func() error {
 		ctx := st.Context()
+		// One packed buffer per stream, reused: Send marshals the batch
+		// before it returns, so the buffer is free again afterwards.
+		var packed []byte
 		w := newRecordWriter(ctx, int(req.GetBatchSize()), func(cols []string, vals [][]string, origins []string, rejects []RecordError, cursor string) error {
-			b := &pb.RecordBatch{Columns: cols, Cursor: cursor, Records: make([]*pb.Record, len(vals))}
+			packed = packed[:0]
 			for i := range vals {
-				b.Records[i] = &pb.Record{Values: vals[i], Origin: origins[i]}
+				packed = pb.AppendPacked(packed, origins[i], vals[i])
 			}
+			b := &pb.RecordBatch{Columns: cols, Cursor: cursor, Packed: packed, PackedCount: int32(len(vals))}
 			for _, r := range rejects {
 				b.Errors = append(b.Errors, &pb.RecordError{Origin: r.Origin, Field: r.Field, Message: r.Message, Partial: r.Partial})
 			}

@@ -230,7 +230,7 @@ func readOutbox(path string) (*outboxFile, error) {
 func unknownLines(idx *stockIndex, lines []sdk.OrderLine) string {
 	var names []string
 	for _, l := range lines {
-		if _, ok := idx.items[l.SKU]; ok && l.SKU != "" {
+		if _, ok := idx.items[idx.key(l.SKU)]; ok && l.SKU != "" {
 			continue
 		}
 		n := l.Name

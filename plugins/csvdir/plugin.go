@@ -74,6 +74,11 @@ func (p *plugin) Configure(ctx context.Context, req *sdk.ConfigureRequest, resp 
 	if old != nil {
 		old.stock.release()
 	}
+	if req.OneShot {
+		// A one-shot command (feed export, sync) never checks availability;
+		// reading the whole file a second time would only slow it down.
+		return nil
+	}
 	go func() {
 		if _, err := c.stock.get(context.Background()); err != nil {
 			sdk.Logger().Warn("csvdir: could not load stock for the availability check", "error", err.Error())

@@ -349,7 +349,7 @@ func drainCatalog(c *sdktest.Client, cursor string) (records, rejects int, err e
 		if err != nil {
 			return records, rejects, err
 		}
-		records += len(b.GetRecords())
+		records += int(b.GetPackedCount()) + len(b.GetRecords())
 		rejects += len(b.GetErrors())
 	}
 }

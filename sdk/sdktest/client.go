@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,6 +168,7 @@ func (c *Client) Read(ctx context.Context, kind Kind, cursor string) (*ReadResul
 		return nil, errors.New("unknown kind")
 	}
 	res := &ReadResult{}
+	var dec pb.BatchDecoder
 	for {
 		b, err := recv()
 		if err == io.EOF {
@@ -180,14 +182,21 @@ func (c *Client) Read(ctx context.Context, kind Kind, cursor string) (*ReadResul
 			res.Cursor = b.GetCursor()
 		}
 		cols := b.GetColumns()
-		for _, r := range b.GetRecords() {
+		rows, bad, err := dec.Decode(b)
+		if err != nil {
+			return res, err
+		}
+		for _, r := range rows {
 			fields := make(map[string]string, len(cols))
-			for i, v := range r.GetValues() {
+			for i, v := range r.Values {
 				if i < len(cols) && v != "" {
-					fields[cols[i]] = v
+					fields[cols[i]] = strings.Clone(v)
 				}
 			}
-			res.Records = append(res.Records, sdk.Record{Origin: r.GetOrigin(), Fields: fields})
+			res.Records = append(res.Records, sdk.Record{Origin: strings.Clone(r.Origin), Fields: fields})
+		}
+		for _, e := range bad {
+			res.Rejects = append(res.Rejects, sdk.RecordError{Origin: e.Origin, Field: e.Column, Message: e.Message})
 		}
 		for _, e := range b.GetErrors() {
 			res.Rejects = append(res.Rejects, sdk.RecordError{Origin: e.GetOrigin(), Field: e.GetField(), Message: e.GetMessage(), Partial: e.GetPartial()})

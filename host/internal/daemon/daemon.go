@@ -153,6 +153,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 		HostVersion: buildinfo.Version,
 		DialOptions: d.metrics.PluginDialOptions,
 		OnState:     d.pluginState,
+		OneShot:     opt.OneShot,
 	})
 	cleanups = append(cleanups, func() { d.plugins.Stop(context.Background()) })
 	if err := d.plugins.Start(ctx, PluginSpecs(cfg)); err != nil {

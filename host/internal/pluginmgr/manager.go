@@ -54,6 +54,8 @@ type Options struct {
 	OnState func(plugin string, up bool, restarts int, reason string)
 	// Versions overrides the protocol versions the host speaks (tests).
 	Versions []int
+	// OneShot tells plugins the host runs a single command.
+	OneShot bool
 }
 
 // Manager owns every plugin process of the host.

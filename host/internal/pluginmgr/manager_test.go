@@ -263,7 +263,7 @@ func TestSDKExamplePluginThroughSubprocess(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n += len(b.GetRecords())
+		n += int(b.GetPackedCount()) + len(b.GetRecords())
 	}
 	if n != 1 {
 		t.Errorf("hello streams one record, got %d", n)

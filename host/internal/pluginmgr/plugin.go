@@ -145,7 +145,7 @@ func (p *Plugin) launch(ctx context.Context) (*protocol.Client, Info, string, er
 			info.Capabilities = append(info.Capabilities, n)
 		}
 	}
-	cr, err := conn.Configure(cctx, &pb.ConfigureRequest{ConfigJson: p.spec.ConfigJSON, ConfigSource: p.spec.ConfigSource})
+	cr, err := conn.Configure(cctx, &pb.ConfigureRequest{ConfigJson: p.spec.ConfigJSON, ConfigSource: p.spec.ConfigSource, OneShot: p.opt.OneShot})
 	if err != nil {
 		c.Kill()
 		return nil, info, got, fmt.Errorf("plugin %s: configure: %w", p.spec.Name, err)

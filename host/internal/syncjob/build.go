@@ -110,6 +110,7 @@ type build struct {
 	pending []store.RowHash // rows to stage under pendPart
 	pendPt  *part
 	keep    []string // present-but-invalid ids seen before any part existed
+	dec     pb.BatchDecoder
 	invalid []string // ids of this batch's rejected rows (deletion runs)
 	header  []string // the feed's columns
 	cols    []string // the columns of the previous batch
@@ -326,7 +327,16 @@ func (b *build) batch(ctx context.Context, bt *pb.RecordBatch) error {
 			}
 		}
 	}
-	recs := bt.GetRecords()
+	recs, bad, err := b.dec.Decode(bt)
+	if err != nil {
+		return fmt.Errorf("read %s from plugin %s: %w", b.kind, b.source, err)
+	}
+	for _, e := range bad {
+		b.out.rejected++
+		if err := b.b.AddRejected(e.Origin, e.Column, e.Message, nil); err != nil {
+			return fmt.Errorf("build %s feed: %w", b.kind, err)
+		}
+	}
 	if len(recs) == 0 {
 		if err := b.keepInvalid(ctx); err != nil {
 			return err
@@ -338,7 +348,7 @@ func (b *build) batch(ctx context.Context, bt *pb.RecordBatch) error {
 	if b.incremental && b.stage && idIdx >= 0 {
 		ids := make([]string, 0, len(recs))
 		for _, rec := range recs {
-			if v := rec.GetValues(); idIdx < len(v) {
+			if v := rec.Values; idIdx < len(v) {
 				if id := strings.TrimSpace(v[idIdx]); id != "" {
 					ids = append(ids, id)
 				}
@@ -351,7 +361,7 @@ func (b *build) batch(ctx context.Context, bt *pb.RecordBatch) error {
 	}
 	for _, rec := range recs {
 		b.out.read++
-		vals := rec.GetValues()
+		vals := rec.Values
 		id, h := "", ""
 		if idIdx >= 0 && idIdx < len(vals) {
 			id = strings.TrimSpace(vals[idIdx])
@@ -363,13 +373,13 @@ func (b *build) batch(ctx context.Context, bt *pb.RecordBatch) error {
 				continue
 			}
 		}
-		valid, err := b.b.Add(feed.Record{Origin: rec.GetOrigin(), Columns: cols, Values: vals})
+		valid, err := b.b.Add(feed.Record{Origin: rec.Origin, Columns: cols, Values: vals})
 		if err != nil {
 			return fmt.Errorf("build %s feed: %w", b.kind, err)
 		}
 		if !valid {
 			if b.deletions && id != "" && !idProblem(b.b.LastProblems()) {
-				b.invalid = append(b.invalid, id)
+				b.invalid = append(b.invalid, strings.Clone(id))
 			}
 			continue
 		}
@@ -459,7 +469,9 @@ func (b *build) stageRow(ctx context.Context, id, h string) error {
 		}
 		b.pendPt = b.cur
 	}
-	b.pending = append(b.pending, store.RowHash{ItemID: id, Hash: h})
+	// Decoded values point into the plugin's batch buffer; clone the id so
+	// pending rows do not keep whole batches alive.
+	b.pending = append(b.pending, store.RowHash{ItemID: strings.Clone(id), Hash: h})
 	return nil
 }
 

@@ -323,7 +323,11 @@ type ConfigureRequest struct {
 	// The plugin's config block, converted from YAML to JSON by the host.
 	ConfigJson []byte `protobuf:"bytes,1,opt,name=config_json,json=configJson,proto3" json:"config_json,omitempty"`
 	// Where that block sits in the host's config, so plugin errors can point at it.
-	ConfigSource  string `protobuf:"bytes,2,opt,name=config_source,json=configSource,proto3" json:"config_source,omitempty"`
+	ConfigSource string `protobuf:"bytes,2,opt,name=config_source,json=configSource,proto3" json:"config_source,omitempty"`
+	// The host runs one command (`feed export`, `sync`) and stops the plugin
+	// afterwards: skip warm-ups and background work that only pay off in a
+	// long-running daemon.
+	OneShot       bool `protobuf:"varint,3,opt,name=one_shot,json=oneShot,proto3" json:"one_shot,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -370,6 +374,13 @@ func (x *ConfigureRequest) GetConfigSource() string {
 		return x.ConfigSource
 	}
 	return ""
+}
+
+func (x *ConfigureRequest) GetOneShot() bool {
+	if x != nil {
+		return x.OneShot
+	}
+	return false
 }
 
 type ConfigureResponse struct {
@@ -534,7 +545,15 @@ type RecordBatch struct {
 	Errors []*RecordError `protobuf:"bytes,3,rep,name=errors,proto3" json:"errors,omitempty"`
 	// Cursor to resume after this batch. The host stores the cursor of the
 	// last batch of a successful run.
-	Cursor        string `protobuf:"bytes,4,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Cursor string `protobuf:"bytes,4,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Records in packed form, used instead of `records` by current SDKs:
+	// for each record its origin and then one value per column, each a
+	// uvarint byte length followed by that many UTF-8 bytes. Decoding costs one
+	// allocation per batch instead of one per value, which is most of the
+	// host's CPU on a large catalog. Readers accept both forms.
+	Packed []byte `protobuf:"bytes,5,opt,name=packed,proto3" json:"packed,omitempty"`
+	// Number of records in `packed`.
+	PackedCount   int32 `protobuf:"varint,6,opt,name=packed_count,json=packedCount,proto3" json:"packed_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -595,6 +614,20 @@ func (x *RecordBatch) GetCursor() string {
 		return x.Cursor
 	}
 	return ""
+}
+
+func (x *RecordBatch) GetPacked() []byte {
+	if x != nil {
+		return x.Packed
+	}
+	return nil
+}
+
+func (x *RecordBatch) GetPackedCount() int32 {
+	if x != nil {
+		return x.PackedCount
+	}
+	return 0
 }
 
 type Record struct {
@@ -2412,11 +2445,12 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12I\n" +
 	"\fcapabilities\x18\x03 \x03(\x0e2%.acsconnector.connector.v1.CapabilityR\fcapabilities\x12#\n" +
 	"\rsample_config\x18\x04 \x01(\tR\fsampleConfig\x12 \n" +
-	"\vdescription\x18\x05 \x01(\tR\vdescription\"X\n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\"s\n" +
 	"\x10ConfigureRequest\x12\x1f\n" +
 	"\vconfig_json\x18\x01 \x01(\fR\n" +
 	"configJson\x12#\n" +
-	"\rconfig_source\x18\x02 \x01(\tR\fconfigSource\"R\n" +
+	"\rconfig_source\x18\x02 \x01(\tR\fconfigSource\x12\x19\n" +
+	"\bone_shot\x18\x03 \x01(\bR\aoneShot\"R\n" +
 	"\x11ConfigureResponse\x12=\n" +
 	"\x06errors\x18\x01 \x03(\v2%.acsconnector.connector.v1.FieldErrorR\x06errors\"<\n" +
 	"\n" +
@@ -2426,12 +2460,14 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\vReadRequest\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x1d\n" +
 	"\n" +
-	"batch_size\x18\x02 \x01(\x05R\tbatchSize\"\xbc\x01\n" +
+	"batch_size\x18\x02 \x01(\x05R\tbatchSize\"\xf7\x01\n" +
 	"\vRecordBatch\x12\x18\n" +
 	"\acolumns\x18\x01 \x03(\tR\acolumns\x12;\n" +
 	"\arecords\x18\x02 \x03(\v2!.acsconnector.connector.v1.RecordR\arecords\x12>\n" +
 	"\x06errors\x18\x03 \x03(\v2&.acsconnector.connector.v1.RecordErrorR\x06errors\x12\x16\n" +
-	"\x06cursor\x18\x04 \x01(\tR\x06cursor\"8\n" +
+	"\x06cursor\x18\x04 \x01(\tR\x06cursor\x12\x16\n" +
+	"\x06packed\x18\x05 \x01(\fR\x06packed\x12!\n" +
+	"\fpacked_count\x18\x06 \x01(\x05R\vpackedCount\"8\n" +
 	"\x06Record\x12\x16\n" +
 	"\x06values\x18\x01 \x03(\tR\x06values\x12\x16\n" +
 	"\x06origin\x18\x02 \x01(\tR\x06origin\"\xe0\x01\n" +

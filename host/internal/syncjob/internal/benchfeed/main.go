@@ -546,7 +546,8 @@ func childExport(plugin, in, out string) error {
 	}
 	start := time.Now()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	mgr := pluginmgr.New(pluginmgr.Options{Logger: log, HostVersion: "benchfeed"})
+	// Export is what `acs-connector feed export` does: a one-shot host.
+	mgr := pluginmgr.New(pluginmgr.Options{Logger: log, HostVersion: "benchfeed", OneShot: true})
 	cfg, _ := json.Marshal(map[string]string{"dir": filepath.Dir(in), "currency": "USD"})
 	ctx := context.Background()
 	if err := mgr.Start(ctx, []pluginmgr.Spec{{Name: "csvdir", Path: plugin, SHA256: sum, SHA256Source: "benchfeed",

@@ -1,0 +1,109 @@
+package connectorv1
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// AppendPacked appends one record to a RecordBatch.packed buffer.
+func AppendPacked(buf []byte, origin string, values []string) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(origin)))
+	buf = append(buf, origin...)
+	for _, v := range values {
+		buf = binary.AppendUvarint(buf, uint64(len(v)))
+		buf = append(buf, v...)
+	}
+	return buf
+}
+
+// Row is one decoded record. Its strings share memory with the batch.
+type Row struct {
+	Origin string
+	Values []string
+}
+
+// RowError is a record the decoder refused (invalid UTF-8).
+type RowError struct {
+	Origin  string
+	Column  string
+	Message string
+}
+
+// ErrMalformedBatch means a packed buffer did not decode.
+var ErrMalformedBatch = errors.New("malformed packed record batch")
+
+// BatchDecoder turns record batches into rows without allocating per value.
+// The rows it returns are valid until the next Decode.
+type BatchDecoder struct {
+	rows []Row
+	vals []string
+}
+
+// Decode returns the batch's records, packed or not. Records with invalid
+// UTF-8 (a broken export, say) come back as RowErrors rather than reaching a
+// feed Stripe would reject as a whole.
+func (d *BatchDecoder) Decode(b *RecordBatch) ([]Row, []RowError, error) {
+	d.rows = d.rows[:0]
+	cols := b.GetColumns()
+	if len(b.GetPacked()) == 0 {
+		var bad []RowError
+		for _, r := range b.GetRecords() {
+			d.rows = append(d.rows, Row{Origin: r.GetOrigin(), Values: r.GetValues()})
+		}
+		return d.rows, bad, nil
+	}
+	packed := b.GetPacked()
+	n := int(b.GetPackedCount())
+	if n < 0 {
+		return nil, nil, ErrMalformedBatch
+	}
+	// The buffer belongs to the decoded message and is never written again,
+	// so strings can point into it instead of copying each value.
+	all := unsafe.String(unsafe.SliceData(packed), len(packed))
+	valid := utf8.ValidString(all)
+	need := n * len(cols)
+	if cap(d.vals) < need {
+		d.vals = make([]string, need)
+	}
+	vals := d.vals[:need]
+	var bad []RowError
+	pos := 0
+	next := func() (string, error) {
+		l, k := binary.Uvarint(packed[pos:])
+		if k <= 0 || uint64(len(packed)-pos-k) < l {
+			return "", fmt.Errorf("%w at byte %d", ErrMalformedBatch, pos)
+		}
+		pos += k
+		s := all[pos : pos+int(l)]
+		pos += int(l)
+		return s, nil
+	}
+	for i := 0; i < n; i++ {
+		origin, err := next()
+		if err != nil {
+			return nil, nil, err
+		}
+		row := vals[i*len(cols) : (i+1)*len(cols)]
+		badCol := -1
+		for c := range row {
+			if row[c], err = next(); err != nil {
+				return nil, nil, err
+			}
+			if !valid && badCol < 0 && !utf8.ValidString(row[c]) {
+				badCol = c
+			}
+		}
+		if badCol >= 0 {
+			bad = append(bad, RowError{Origin: origin, Column: cols[badCol], Message: "value is not valid UTF-8"})
+			continue
+		}
+		d.rows = append(d.rows, Row{Origin: origin, Values: row})
+	}
+	if pos != len(packed) {
+		return nil, nil, fmt.Errorf("%w: %d trailing bytes", ErrMalformedBatch, len(packed)-pos)
+	}
+	return d.rows, bad, nil
+}
