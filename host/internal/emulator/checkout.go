@@ -979,6 +979,75 @@ func (e *Emulator) capturePaymentIntent(w http.ResponseWriter, r *http.Request) 
 	writeJSON(w, http.StatusOK, obj)
 }
 
+// cancelableStatuses are the PaymentIntent statuses Stripe lets
+// POST /v1/payment_intents/{id}/cancel start from.
+var cancelableStatuses = map[string]bool{
+	"requires_payment_method": true,
+	"requires_capture":        true,
+	"requires_confirmation":   true,
+	"requires_action":         true,
+	"processing":              true,
+}
+
+// cancelPaymentIntent serves POST /v1/payment_intents/{id}/cancel. As on
+// Stripe, only a PaymentIntent in one of cancelableStatuses can be canceled
+// (anything else, including an already canceled one, is
+// payment_intent_unexpected_state); it becomes canceled with canceled_at and
+// cancellation_reason set, and for requires_capture the remaining
+// amount_capturable is released: the uncaptured charge reports it as
+// refunded (amount_refunded, refunded) and stays captured=false. No Refund
+// object is listed for the release (GET /v1/refunds, Refunds). Every
+// PaymentIntent the emulator makes belongs to a complete Checkout Session,
+// which Stripe allows to cancel only from requires_capture; the emulator
+// never leaves one in the other cancelable statuses.
+func (e *Emulator) cancelPaymentIntent(w http.ResponseWriter, r *http.Request) {
+	c := callFrom(r)
+	if a := checkParams(c.form, "cancellation_reason", "expand"); a != nil {
+		writeErr(w, a)
+		return
+	}
+	reason, _ := formGet(c.form, "cancellation_reason")
+	switch reason {
+	case "", "duplicate", "fraudulent", "requested_by_customer", "abandoned":
+	default:
+		writeErr(w, badParam("cancellation_reason", "Invalid cancellation_reason: must be one of duplicate, fraudulent, requested_by_customer, or abandoned"))
+		return
+	}
+	id := r.PathValue("id")
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	pi, ok := e.objects[id]
+	if !ok || pi["object"] != "payment_intent" {
+		writeErr(w, noSuch(404, "payment_intent", id, "intent"))
+		return
+	}
+	status, _ := pi["status"].(string)
+	if !cancelableStatuses[status] {
+		writeErr(w, &apiError{status: 400, Type: "invalid_request_error", Code: "payment_intent_unexpected_state",
+			DocURL:  "https://stripe.com/docs/error-codes/payment-intent-unexpected-state",
+			Message: fmt.Sprintf("You cannot cancel this PaymentIntent because it has a status of %s. Only a PaymentIntent with one of the following statuses may be canceled: requires_payment_method, requires_capture, requires_confirmation, requires_action, processing.", status)})
+		return
+	}
+	paths := formList(c.form, "expand")
+	if a := e.expandLocked(copyObj(pi), paths); a != nil {
+		writeErr(w, a) // refused before anything changes
+		return
+	}
+	if status == "requires_capture" {
+		if ch, ok := e.objects[pi["latest_charge"].(string)]; ok && ch["captured"] != true {
+			ch["amount_refunded"] = ch["amount"].(int64) - ch["amount_captured"].(int64)
+			ch["refunded"] = true
+		}
+	}
+	pi["status"] = "canceled"
+	pi["amount_capturable"] = int64(0)
+	pi["canceled_at"] = e.now().Unix()
+	pi["cancellation_reason"] = strOrNil(reason)
+	obj := copyObj(pi)
+	_ = e.expandLocked(obj, paths) // the same paths passed above
+	writeJSON(w, http.StatusOK, obj)
+}
+
 func applyMetadata(obj map[string]any, md map[string]string) {
 	cur, _ := obj["metadata"].(map[string]any)
 	if cur == nil {

@@ -339,6 +339,113 @@ func TestManualCaptureAndRefunds(t *testing.T) {
 	}
 }
 
+func TestCancelPaymentIntent(t *testing.T) {
+	now := time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
+	h := newHarness(t, Options{Now: func() time.Time { return now }})
+	in := sampleCheckout()
+	in.CaptureManual = true
+	id, err := h.emu.CompleteCheckout(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := h.sc.V1CheckoutSessions.Retrieve(t.Context(), id, nil)
+	piID := s.PaymentIntent.ID
+
+	// Parameters are checked before anything changes.
+	_, err = h.sc.V1PaymentIntents.Cancel(t.Context(), piID, &stripe.PaymentIntentCancelParams{CancellationReason: stripe.String("changed_mind")})
+	if se := stripeErr(t, err); se.HTTPStatusCode != 400 || se.Param != "cancellation_reason" {
+		t.Fatalf("bad reason: %+v", se)
+	}
+	bad := &stripe.PaymentIntentCancelParams{}
+	bad.AddExpand("latest_charge.nope")
+	_, err = h.sc.V1PaymentIntents.Cancel(t.Context(), piID, bad)
+	if se := stripeErr(t, err); se.HTTPStatusCode != 400 || se.Param != "expand" {
+		t.Fatalf("bad expand: %+v", se)
+	}
+	_, err = h.sc.V1PaymentIntents.Cancel(t.Context(), "pi_3nope", nil)
+	if se := stripeErr(t, err); se.HTTPStatusCode != 404 || se.Code != stripe.ErrorCodeResourceMissing {
+		t.Fatalf("unknown intent: %+v", se)
+	}
+	if status, _, _, _ := h.emu.PaymentIntent(piID); status != "requires_capture" {
+		t.Fatalf("refused cancels changed the intent: %s", status)
+	}
+
+	// requires_capture -> canceled; the authorization is released.
+	params := &stripe.PaymentIntentCancelParams{CancellationReason: stripe.String("fraudulent")}
+	params.AddExpand("latest_charge")
+	params.SetIdempotencyKey("cancel:reject:" + id)
+	pi, err := h.sc.V1PaymentIntents.Cancel(t.Context(), piID, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pi.Status != stripe.PaymentIntentStatusCanceled || pi.CancellationReason != stripe.PaymentIntentCancellationReasonFraudulent ||
+		pi.CanceledAt != now.Unix() || pi.AmountCapturable != 0 || pi.AmountReceived != 0 {
+		t.Fatalf("canceled intent: %+v", pi)
+	}
+	ch := pi.LatestCharge
+	if ch == nil || ch.Captured || ch.AmountCaptured != 0 || !ch.Refunded || ch.AmountRefunded != s.AmountTotal {
+		t.Fatalf("released charge: %+v", ch)
+	}
+	if status, captured, refunded, ok := h.emu.PaymentIntent(piID); !ok || status != "canceled" || captured != 0 || refunded != s.AmountTotal {
+		t.Fatalf("PaymentIntent() = %s %d %d %v", status, captured, refunded, ok)
+	}
+	if rs := h.emu.Refunds(); len(rs) != 0 {
+		t.Fatalf("releasing an authorization made refunds: %+v", rs)
+	}
+
+	// The same key and parameters replay the stored answer.
+	again, err := h.sc.V1PaymentIntents.Cancel(t.Context(), piID, params)
+	if err != nil || again.Status != stripe.PaymentIntentStatusCanceled || again.LastResponse.Header.Get("Idempotent-Replayed") != "true" ||
+		again.CanceledAt != pi.CanceledAt {
+		t.Fatalf("replay: %v %+v", err, again)
+	}
+	// The same key with other parameters is an idempotency error.
+	other := &stripe.PaymentIntentCancelParams{CancellationReason: stripe.String("duplicate")}
+	other.SetIdempotencyKey("cancel:reject:" + id)
+	_, err = h.sc.V1PaymentIntents.Cancel(t.Context(), piID, other)
+	if se := stripeErr(t, err); se.Type != stripe.ErrorTypeIdempotency {
+		t.Fatalf("key reuse: %+v", se)
+	}
+	// A new cancel, a capture or a refund of a canceled intent fail.
+	_, err = h.sc.V1PaymentIntents.Cancel(t.Context(), piID, nil)
+	if se := stripeErr(t, err); se.Code != stripe.ErrorCodePaymentIntentUnexpectedState || !strings.Contains(se.Msg, "status of canceled") {
+		t.Fatalf("second cancel: %+v", se)
+	}
+	_, err = h.sc.V1PaymentIntents.Capture(t.Context(), piID, nil)
+	if se := stripeErr(t, err); se.Code != stripe.ErrorCodePaymentIntentUnexpectedState {
+		t.Fatalf("capture after cancel: %+v", se)
+	}
+	_, err = h.sc.V1Refunds.Create(t.Context(), &stripe.RefundCreateParams{PaymentIntent: stripe.String(piID)})
+	stripeErr(t, err)
+	if s2, _ := h.sc.V1CheckoutSessions.Retrieve(t.Context(), id, nil); s2.PaymentStatus != "unpaid" || s2.Status != "complete" {
+		t.Fatalf("session after cancel: %s %s", s2.Status, s2.PaymentStatus)
+	}
+
+	// A captured (succeeded) intent cannot be canceled; refund it instead.
+	paid, _ := h.emu.CompleteCheckout(sampleCheckout())
+	ps, _ := h.sc.V1CheckoutSessions.Retrieve(t.Context(), paid, nil)
+	_, err = h.sc.V1PaymentIntents.Cancel(t.Context(), ps.PaymentIntent.ID, &stripe.PaymentIntentCancelParams{CancellationReason: stripe.String("requested_by_customer")})
+	if se := stripeErr(t, err); se.Code != stripe.ErrorCodePaymentIntentUnexpectedState || se.HTTPStatusCode != 400 {
+		t.Fatalf("cancel succeeded intent: %+v", se)
+	}
+	if status, captured, refunded, _ := h.emu.PaymentIntent(ps.PaymentIntent.ID); status != "succeeded" || captured != ps.AmountTotal || refunded != 0 {
+		t.Fatalf("succeeded intent changed: %s %d %d", status, captured, refunded)
+	}
+
+	// No reason given: cancellation_reason stays null.
+	in2 := sampleCheckout()
+	in2.CaptureManual = true
+	id2, _ := h.emu.CompleteCheckout(in2)
+	s3, _ := h.sc.V1CheckoutSessions.Retrieve(t.Context(), id2, nil)
+	pi2, err := h.sc.V1PaymentIntents.Cancel(t.Context(), s3.PaymentIntent.ID, nil)
+	if err != nil || pi2.Status != stripe.PaymentIntentStatusCanceled || pi2.CancellationReason != "" {
+		t.Fatalf("cancel without reason: %v %+v", err, pi2)
+	}
+	if !strings.Contains(string(pi2.LastResponse.RawJSON), `"cancellation_reason": null`) {
+		t.Fatalf("cancellation_reason not null: %s", pi2.LastResponse.RawJSON)
+	}
+}
+
 func TestWebhookRetriesUntilAccepted(t *testing.T) {
 	h := newHarness(t, Options{WebhookBackoff: func(int) time.Duration { return 5 * time.Millisecond }})
 	sink := newHookSink(t, "whsec_retry")

@@ -25,7 +25,7 @@
 //	GET  /v2/commerce/product_catalog/imports[/{id}]
 //	GET  /v2/core/events/{id}                        thin events
 //	GET  /v1/checkout/sessions[/{id}[/line_items]]
-//	GET  /v1/payment_intents/{id}, POST /v1/payment_intents/{id}/capture
+//	GET  /v1/payment_intents/{id}, POST /v1/payment_intents/{id}/capture, POST /v1/payment_intents/{id}/cancel
 //	POST /v1/refunds, GET /v1/refunds[/{id}]
 //	GET  /v1/charges/{id}, /v1/products/{id}, /v1/prices/{id}, /v1/shipping_rates/{id}, /v1/tax_rates/{id}, /v1/payment_methods/{id}
 //	GET  /v1/events[/{id}]

@@ -27,6 +27,7 @@ func (e *Emulator) routes() *http.ServeMux {
 	m.HandleFunc("GET /v1/checkout/sessions/{id}/line_items", e.listSessionLineItems)
 	m.HandleFunc("GET /v1/payment_intents/{id}", e.getObject("payment_intent", "payment_intent"))
 	m.HandleFunc("POST /v1/payment_intents/{id}/capture", e.capturePaymentIntent)
+	m.HandleFunc("POST /v1/payment_intents/{id}/cancel", e.cancelPaymentIntent)
 	m.HandleFunc("GET /v1/charges/{id}", e.getObject("charge", "charge"))
 	m.HandleFunc("GET /v1/payment_methods/{id}", e.getObject("payment_method", "PaymentMethod"))
 	m.HandleFunc("GET /v1/products/{id}", e.getObject("product", "product"))
