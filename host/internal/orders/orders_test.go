@@ -288,14 +288,35 @@ func TestRejectedOrderUnderManualCaptureIsCancelledNotRefunded(t *testing.T) {
 	in.CaptureManual = true
 	in.Lines[0].SKU = "GONE"
 	id := e.checkout(in)
-	e.waitOrder(id, store.OrderRejected)
+	o := e.waitOrder(id, store.OrderRejected)
 	pi := e.paymentIntent(id)
-	e.waitFor("cancel request", func() bool { return e.emu.CountRequests("POST", "/v1/payment_intents/"+pi+"/cancel") >= 1 })
+	// Stripe's side: the PaymentIntent is canceled and its authorization
+	// released (the uncaptured charge reports the whole amount as refunded).
+	e.waitFor("payment intent canceled", func() bool {
+		status, _, _, _ := e.emu.PaymentIntent(pi)
+		return status == "canceled"
+	})
+	if _, captured, released, _ := e.emu.PaymentIntent(pi); captured != 0 || released != o.AmountTotal {
+		t.Fatalf("canceled intent: captured %d, released %d of %d", captured, released, o.AmountTotal)
+	}
+	// The ledger: nothing left to capture, no error.
+	e.waitFor("ledger records the cancellation", func() bool {
+		o, err := e.st.GetOrder(context.Background(), id)
+		return err == nil && o.Capture == store.CaptureNotRequired && o.LastError == ""
+	})
 	if n := len(e.refundsOf(pi)); n != 0 {
 		t.Fatalf("refunds of an uncaptured payment: %d", n)
 	}
 	if n := e.emu.CountRequests("POST", "/v1/payment_intents/"+pi+"/capture"); n != 0 {
 		t.Fatalf("rejected order captured: %d", n)
+	}
+	// A later settlement pass leaves the canceled payment alone.
+	cancels := e.emu.CountRequests("POST", "/v1/payment_intents/"+pi+"/cancel")
+	if err := e.svc.RetryPending(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.emu.CountRequests("POST", "/v1/payment_intents/"+pi+"/cancel"); n != cancels {
+		t.Fatalf("cancel requests after the sweep: %d, before %d", n, cancels)
 	}
 }
 
