@@ -63,8 +63,13 @@ type Stripe struct {
 	// UploadAPI picks the catalog upload API: importset (default) or v2.
 	UploadAPI string `yaml:"upload_api"`
 	// APIURL overrides Stripe's base URL (tests, proxies).
-	APIURL     string   `yaml:"api_url"`
-	MaxRetries int      `yaml:"max_retries"`
+	APIURL     string `yaml:"api_url"`
+	MaxRetries int    `yaml:"max_retries"`
+	// MaxPartMiB splits feed files into parts of at most this size. The
+	// ImportSet path holds one part in memory while sending it (stripe-go
+	// builds the multipart body in memory), so its default is 64; v2
+	// streams from disk and defaults to Stripe's 200 MB file limit.
+	MaxPartMiB int      `yaml:"max_part_mib"`
 	Emulator   Emulator `yaml:"emulator"`
 }
 
@@ -362,6 +367,12 @@ func (c *Config) applyDefaults() {
 	if c.Stripe.MaxRetries == 0 {
 		c.Stripe.MaxRetries = 3
 	}
+	if c.Stripe.MaxPartMiB == 0 {
+		c.Stripe.MaxPartMiB = 64
+		if c.Stripe.UploadAPI == "v2" {
+			c.Stripe.MaxPartMiB = 199
+		}
+	}
 	if c.Stripe.Emulator.Listen == "" {
 		c.Stripe.Emulator.Listen = "127.0.0.1:0"
 	}
@@ -443,6 +454,9 @@ func (c *Config) validate() error {
 	case "importset", "v2":
 	default:
 		add("stripe.upload_api", "unknown upload API %q (use importset or v2)", c.Stripe.UploadAPI)
+	}
+	if c.Stripe.MaxPartMiB < 1 || c.Stripe.MaxPartMiB > 199 {
+		add("stripe.max_part_mib", "must be between 1 and 199 (Stripe takes files up to 200 MB)")
 	}
 	if k := c.Stripe.SecretKey; k != "" && !strings.HasPrefix(k, "sk_") && !strings.HasPrefix(k, "rk_") {
 		add("stripe.secret_key", "does not look like a Stripe secret key (sk_... or rk_...)")

@@ -36,13 +36,14 @@ type app struct {
 func newApp(d *Daemon, cfg *config.Config) (*app, error) {
 	a := &app{d: d}
 	a.feeds = syncjob.New(syncjob.Options{
-		Store:     d.store,
-		Stripe:    d.stripe,
-		UploadAPI: cfg.Stripe.UploadAPI,
-		Plugin:    d.plugins.Get,
-		StateDir:  cfg.State.Dir,
-		Metrics:   d.metrics,
-		Logger:    d.log,
+		Store:        d.store,
+		Stripe:       d.stripe,
+		UploadAPI:    cfg.Stripe.UploadAPI,
+		Plugin:       d.plugins.Get,
+		StateDir:     cfg.State.Dir,
+		MaxPartBytes: int64(cfg.Stripe.MaxPartMiB) << 20,
+		Metrics:      d.metrics,
+		Logger:       d.log,
 	})
 	a.router = webhooks.NewRouter(webhooks.Options{Secret: cfg.Stripe.WebhookSecret, Logger: d.log})
 	for _, t := range syncjob.ImportEventTypes {
