@@ -98,7 +98,7 @@ func New(opt Options) *Scheduler {
 
 // Add schedules a job. The spec is validated with the config's parser.
 func (s *Scheduler) Add(name, spec string, timeout time.Duration, fn JobFunc) error {
-	sched, err := config.ParseSchedule(spec)
+	sched, err := parseSchedule(spec)
 	if err != nil {
 		return fmt.Errorf("job %s: %w", name, err)
 	}
@@ -165,16 +165,57 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 // tick is what cron calls. The tick time is the schedule's activation that
 // just passed, so every host computes the same tick for the same firing.
 func (s *Scheduler) tick(j *job) {
-	now := time.Now().In(s.opt.Location)
-	tick := j.schedule.Next(now.Add(-2 * time.Second))
-	if tick.After(now) {
-		tick = now.Truncate(time.Second)
+	s.run(s.base, j, activation(j.schedule, time.Now().In(s.opt.Location)), true)
+}
+
+// tickLookback bounds how late after its activation a firing may be
+// attributed to it.
+const tickLookback = time.Minute
+
+// activation returns the latest activation of sched at or before now: the
+// one cron just fired for. Hosts whose clocks agree compute the same tick for
+// the same firing even when the schedule's period is shorter than the time
+// they take to react. A firing later than tickLookback falls back to now's
+// second.
+func activation(sched cron.Schedule, now time.Time) time.Time {
+	t := sched.Next(now.Add(-tickLookback))
+	if t.IsZero() || t.After(now) {
+		return now.Truncate(time.Second)
 	}
-	s.run(s.base, j, tick, true)
+	for {
+		n := sched.Next(t)
+		if n.IsZero() || n.After(now) || !n.After(t) {
+			return t
+		}
+		t = n
+	}
+}
+
+// anchoredEvery is "@every d" pinned to the clock: it fires at the
+// multiples of d (since Go's zero time, so @every 24h fires at midnight UTC)
+// instead of d after the process started. robfig's ConstantDelaySchedule
+// gives every host its own phase, so the per-tick lock, which arbitrates
+// between hosts computing the same tick, would let every host run the job.
+type anchoredEvery struct{ every time.Duration }
+
+func (a anchoredEvery) Next(t time.Time) time.Time { return t.Truncate(a.every).Add(a.every) }
+
+// parseSchedule parses spec with the config's parser, anchoring @every.
+func parseSchedule(spec string) (cron.Schedule, error) {
+	sched, err := config.ParseSchedule(spec)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := sched.(cron.ConstantDelaySchedule); ok && c.Delay > 0 {
+		return anchoredEvery{c.Delay}, nil
+	}
+	return sched, nil
 }
 
 // RunNow runs a job immediately (the `sync` command, run_at_start), still
-// subject to skip-if-running. It returns the run's error.
+// subject to skip-if-running, on this host and (through the store's lock) on
+// the others. Its tick is the current time to the microsecond, so it never
+// takes a scheduled (whole-second) tick's place. It returns the run's error.
 func (s *Scheduler) RunNow(ctx context.Context, name string) error {
 	s.mu.Lock()
 	j, ok := s.jobs[name]
@@ -182,7 +223,7 @@ func (s *Scheduler) RunNow(ctx context.Context, name string) error {
 	if !ok {
 		return fmt.Errorf("no job named %q", name)
 	}
-	o := s.run(ctx, j, time.Now().In(s.opt.Location).Truncate(time.Second), false)
+	o := s.run(ctx, j, time.Now().In(s.opt.Location).Truncate(time.Microsecond), false)
 	if o.Skipped != "" {
 		return fmt.Errorf("job %s skipped: %s", name, o.Skipped)
 	}
@@ -205,7 +246,9 @@ func (s *Scheduler) run(parent context.Context, j *job, tick time.Time, schedule
 
 	ctx, cancel := context.WithTimeout(parent, j.timeout)
 	defer cancel()
-	if s.opt.Store != nil && scheduled {
+	// Unscheduled runs take the lock too: a start-up run or `sync` must not
+	// run alongside a scheduled run of the same job on another host.
+	if s.opt.Store != nil {
 		unlock, ok, err := s.opt.Store.TryLockTick(ctx, j.name, tick)
 		if err != nil {
 			out.Error = fmt.Sprintf("tick lock: %v", err)
@@ -215,6 +258,12 @@ func (s *Scheduler) run(parent context.Context, j *job, tick time.Time, schedule
 			return out
 		}
 		if !ok {
+			if !scheduled {
+				out.Skipped = "another run of the job is in progress (on another host)"
+				log.Warn("job skipped: another host is running it")
+				s.opt.Metrics.Inc(metrics.JobSkippedC, j.name, "other_host")
+				return out
+			}
 			out.Skipped = "tick taken by another host"
 			log.Info("job tick skipped: another host runs it", "tick", tick)
 			s.opt.Metrics.Inc(metrics.JobSkippedC, j.name, "other_host")

@@ -156,3 +156,93 @@ func TestBadSpecRejected(t *testing.T) {
 		t.Error("a spec that makes robfig/cron panic must be an error")
 	}
 }
+
+func TestActivationIsTheFiringJustPassed(t *testing.T) {
+	at := func(s string) time.Time {
+		v, err := time.Parse("15:04:05.000", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, c := range []struct{ spec, now, want string }{
+		{"* * * * * *", "12:00:05.000", "12:00:05.000"},
+		{"* * * * * *", "12:00:05.300", "12:00:05.000"},
+		{"* * * * * *", "12:00:05.999", "12:00:05.000"},
+		{"*/5 * * * * *", "12:00:07.100", "12:00:05.000"},
+		{"0 * * * *", "13:00:00.001", "13:00:00.000"},
+		{"0 * * * *", "13:00:40.000", "13:00:00.000"}, // late, within the look-back
+		{"0 * * * *", "13:05:00.000", "13:05:00.000"}, // later than the look-back: now's second
+		{"@every 2s", "12:00:05.300", "12:00:04.000"},
+		{"@every 1m", "12:00:59.900", "12:00:00.000"},
+	} {
+		sched, err := parseSchedule(c.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := activation(sched, at(c.now)); !got.Equal(at(c.want)) {
+			t.Errorf("%s at %s: tick %s, want %s", c.spec, c.now, got.Format("15:04:05.000"), c.want)
+		}
+	}
+}
+
+func TestEveryFiresAtTheSameInstantsOnEveryHost(t *testing.T) {
+	// Two hosts started 1.3s apart must agree on when @every 2s fires.
+	sched, err := parseSchedule("@every 2s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := time.Date(2026, 1, 1, 12, 0, 0, 100e6, time.UTC)
+	b := a.Add(1300 * time.Millisecond)
+	na, nb := sched.Next(a), sched.Next(b)
+	for i := 0; i < 5; i++ {
+		if na.Before(nb) {
+			na = sched.Next(na)
+			continue
+		}
+		if !na.Equal(nb) {
+			t.Fatalf("@every 2s fires at %s on one host and %s on the other", na, nb)
+		}
+		if na.Unix()%2 != 0 || na.Nanosecond() != 0 {
+			t.Fatalf("@every 2s fired at %s, not a multiple of 2s", na)
+		}
+		na, nb = sched.Next(na), sched.Next(nb)
+	}
+}
+
+// heldStore is a RunStore whose lock of every job is held by another host.
+type heldStore struct{ memStore }
+
+func (h *heldStore) TryLockTick(context.Context, string, time.Time) (func(), bool, error) {
+	return nil, false, nil
+}
+
+func TestRunNowTakesTheStoreLock(t *testing.T) {
+	s := New(Options{Store: &heldStore{memStore{ticks: map[string]bool{}}}})
+	var runs atomic.Int32
+	_ = s.Add("j", "@every 1h", time.Minute, func(context.Context) (string, error) {
+		runs.Add(1)
+		return "", nil
+	})
+	err := s.RunNow(context.Background(), "j")
+	if err == nil || !strings.Contains(err.Error(), "another host") {
+		t.Errorf("RunNow while another host holds the job's lock: want a skip, got %v", err)
+	}
+	if runs.Load() != 0 {
+		t.Error("the job ran although another host holds its lock")
+	}
+
+	// With the lock free, the run records a sub-second tick that cannot
+	// collide with a scheduled (whole-second) one.
+	ms := &memStore{ticks: map[string]bool{}}
+	s = New(Options{Store: ms, HostID: "h"})
+	_ = s.Add("j", "@every 1h", time.Minute, func(context.Context) (string, error) { return "", nil })
+	for i := 0; i < 3; i++ {
+		if err := s.RunNow(context.Background(), "j"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(ms.ticks) != 3 || len(ms.runs) != 3 {
+		t.Errorf("three RunNow calls: %d ticks locked, %d runs recorded; want 3 each", len(ms.ticks), len(ms.runs))
+	}
+}
