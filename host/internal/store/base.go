@@ -38,6 +38,10 @@ type base struct {
 	r *sql.DB
 
 	rebound sync.Map // query -> rebound query (PostgreSQL)
+
+	// syncPage is the page size of VanishedItems (0: defaultSyncPage); tests
+	// set it per store to page through small tables.
+	syncPage int
 }
 
 // q rewrites ? placeholders to $1, $2, ... for PostgreSQL. Queries must not

@@ -232,6 +232,9 @@ type Store interface {
 	// the upload the item's hash was last accepted from, so stage the
 	// delete=true rows (any hash) for it to be the deleting upload.
 	ForgetItems(ctx context.Context, job string, itemIDs []string) error
+	// SyncMethods: per-batch hash lookups, vanished items, forgetting by
+	// hash, and dropping uploads that never reached Stripe (sync.go).
+	SyncMethods
 
 	// GetCursor returns the value stored under key, "" when absent.
 	GetCursor(ctx context.Context, key string) (string, error)

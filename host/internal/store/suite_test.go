@@ -53,6 +53,7 @@ func runSuite(t *testing.T, e env) {
 		{"ConcurrentAcceptsNewestWins", testConcurrentAccepts},
 		{"ForgottenItemsStayForgotten", testTombstones},
 		{"RowState200k", testRowStateLarge},
+		{"Sync", runSyncSuite},
 		{"Cursors", testCursors},
 		{"Hooks", testHooks},
 		{"HookRace", testHookRace},

@@ -15,10 +15,8 @@ import (
 	"strings"
 )
 
-// SyncMethods are the methods feed sync jobs need beyond the row state of
-// Store. Both implementations have them. (They belong in Store itself; until
-// the interface embeds SyncMethods, callers holding a Store reach them with
-// AsSync.)
+// SyncMethods are the methods feed sync jobs need beyond the row state in
+// rows.go. Store embeds them.
 type SyncMethods interface {
 	// AcceptedHashesFor returns the accepted hash of each of ids that has
 	// one in job; ids without one are absent from the map. Ids are looked
@@ -42,26 +40,16 @@ type SyncMethods interface {
 	GetUpload(ctx context.Context, uploadID int64) (*Upload, error)
 }
 
-// SyncStore is a Store with the SyncMethods.
-type SyncStore interface {
-	Store
-	SyncMethods
+// defaultSyncPage is the page size of VanishedItems (base.syncPage
+// overrides it in tests).
+const defaultSyncPage = 5000
+
+func (b *base) vanishedPage() int {
+	if b.syncPage > 0 {
+		return b.syncPage
+	}
+	return defaultSyncPage
 }
-
-var (
-	_ SyncStore = (*sqliteStore)(nil)
-	_ SyncStore = (*pgStore)(nil)
-)
-
-// AsSync returns s as a SyncStore; ok is false for a Store implementation
-// without the SyncMethods (a test double).
-func AsSync(s Store) (SyncStore, bool) {
-	ss, ok := s.(SyncStore)
-	return ss, ok
-}
-
-// syncPage is the page size of VanishedItems (a variable for tests).
-var syncPage = 5000
 
 // AcceptedHashesFor returns the accepted hash of each of ids that has one in
 // job. Ids without one (never accepted, forgotten) are absent from the map.
@@ -114,7 +102,8 @@ func (b *base) VanishedItems(ctx context.Context, job string, uploadIDs []int64,
 		}
 		inUploads = "s.upload_id IN (" + strings.Join(ph, ",") + ")"
 	}
-	page := make([]string, 0, syncPage)
+	size := b.vanishedPage()
+	page := make([]string, 0, size)
 	after, first := "", true
 	for {
 		page = page[:0]
@@ -128,7 +117,7 @@ func (b *base) VanishedItems(ctx context.Context, job string, uploadIDs []int64,
 		rows, err := b.r.QueryContext(ctx, b.q(`SELECT a.item_id FROM accepted_rows a
 			WHERE a.job = ? AND a.hash IS NOT NULL`+cond+`
 			AND NOT EXISTS (SELECT 1 FROM staged_rows s WHERE s.job = a.job AND s.item_id = a.item_id AND `+inUploads+`)
-			ORDER BY a.item_id LIMIT `+strconv.Itoa(syncPage)), args...)
+			ORDER BY a.item_id LIMIT `+strconv.Itoa(size)), args...)
 		if err != nil {
 			return fmt.Errorf("store: vanished items of %s: %w", job, err)
 		}
@@ -152,7 +141,7 @@ func (b *base) VanishedItems(ctx context.Context, job string, uploadIDs []int64,
 				return err
 			}
 		}
-		if len(page) < syncPage {
+		if len(page) < size {
 			return nil
 		}
 		first, after = false, page[len(page)-1]

@@ -1,64 +1,15 @@
 package store
 
 import (
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
-	"sync/atomic"
 	"testing"
 )
 
-// The SyncMethods suite runs on both databases like runSuite. (Once Store
-// embeds SyncMethods, runSyncSuite can join runSuite's table.)
-
-func TestSyncSQLite(t *testing.T) {
-	runSyncSuite(t, env{driver: "sqlite", fresh: func(t *testing.T) string {
-		return filepath.Join(t.TempDir(), "state.db")
-	}})
-}
-
-func TestSyncPostgres(t *testing.T) {
-	dsn := os.Getenv("ACS_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("ACS_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("ACS_REQUIRE_POSTGRES=1 but ACS_TEST_POSTGRES_DSN is empty")
-		}
-		t.Skip("ACS_TEST_POSTGRES_DSN is not set")
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = admin.Close() })
-	if err := admin.PingContext(context.Background()); err != nil {
-		t.Fatalf("ACS_TEST_POSTGRES_DSN: %v", err)
-	}
-	var rnd [4]byte
-	_, _ = rand.Read(rnd[:])
-	prefix := "acs_sync_" + hex.EncodeToString(rnd[:])
-	var n atomic.Int64
-	runSyncSuite(t, env{driver: "postgres", fresh: func(t *testing.T) string {
-		schema := prefix + "_" + itoa(n.Add(1))
-		if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-			t.Fatalf("create schema: %v", err)
-		}
-		t.Cleanup(func() {
-			if _, err := admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
-				t.Errorf("drop schema %s: %v", schema, err)
-			}
-		})
-		return withSearchPath(t, dsn, schema)
-	}})
-}
-
+// runSyncSuite is the SyncMethods part of runSuite (both databases).
 func runSyncSuite(t *testing.T, e env) {
 	for _, tc := range []struct {
 		name string
@@ -75,15 +26,6 @@ func runSyncSuite(t *testing.T, e env) {
 	}
 }
 
-func newSync(t *testing.T, e env) SyncStore {
-	t.Helper()
-	s, ok := AsSync(e.new(t))
-	if !ok {
-		t.Fatal("store does not implement SyncMethods")
-	}
-	return s
-}
-
 // acceptRows stages rows in a new upload of job and accepts it.
 func acceptRows(t *testing.T, s Store, job string, rows []RowHash) *Upload {
 	t.Helper()
@@ -94,7 +36,7 @@ func acceptRows(t *testing.T, s Store, job string, rows []RowHash) *Upload {
 }
 
 func testAcceptedHashesFor(t *testing.T, e env) {
-	s := newSync(t, e)
+	s := e.new(t)
 	const job = "inventory"
 	var rows []RowHash
 	for i := 0; i < 2500; i++ { // more than one id batch
@@ -133,7 +75,7 @@ func testAcceptedHashesFor(t *testing.T, e env) {
 	}
 }
 
-func vanished(t *testing.T, s SyncStore, job string, uploads ...int64) []string {
+func vanished(t *testing.T, s Store, job string, uploads ...int64) []string {
 	t.Helper()
 	var out []string
 	must(t, s.VanishedItems(ctx, job, uploads, func(id string) error { out = append(out, id); return nil }))
@@ -141,7 +83,7 @@ func vanished(t *testing.T, s SyncStore, job string, uploads ...int64) []string 
 }
 
 func testVanishedItems(t *testing.T, e env) {
-	s := newSync(t, e)
+	s := e.new(t)
 	const job = "catalog"
 	acceptRows(t, s, job, []RowHash{{"a", "1"}, {"b", "1"}, {"c", "1"}, {"d", "1"}, {"e", "1"}, {"f", "1"}})
 	acceptRows(t, s, "other", []RowHash{{"x", "1"}})
@@ -181,11 +123,11 @@ func testVanishedItems(t *testing.T, e env) {
 }
 
 func testVanishedItemsPaged(t *testing.T, e env) {
-	s := newSync(t, e)
+	s := e.new(t)
 	const job = "catalog"
-	defer func(p int) { syncPage = p }(syncPage)
-	syncPage = 400 // several pages without a big table (the race detector slows SQLite down a lot)
-	n := 2*syncPage + 70
+	const page = 400 // several pages without a big table (the race detector slows SQLite down a lot)
+	baseOf(s).syncPage = page
+	n := 2*page + 70
 	rows := make([]RowHash, n)
 	for i := range rows {
 		rows[i] = RowHash{fmt.Sprintf("item-%06d", i), "h"}
@@ -210,7 +152,7 @@ func testVanishedItemsPaged(t *testing.T, e env) {
 }
 
 func testForgetItemsWithHash(t *testing.T, e env) {
-	s := newSync(t, e)
+	s := e.new(t)
 	const job = "catalog"
 	const del = "-"
 	acceptRows(t, s, job, []RowHash{{"a", "1"}, {"b", "1"}, {"c", "1"}})
@@ -241,7 +183,7 @@ func testForgetItemsWithHash(t *testing.T, e env) {
 }
 
 func testDeleteUpload(t *testing.T, e env) {
-	s := newSync(t, e)
+	s := e.new(t)
 	const job = "catalog"
 	acceptRows(t, s, job, []RowHash{{"a", "1"}})
 	u := newUpload(t, s, job)
@@ -292,7 +234,7 @@ func testDeleteUpload(t *testing.T, e env) {
 }
 
 func testDeleteUploadErrors(t *testing.T, e env) {
-	s := newSync(t, e)
+	s := e.new(t)
 	u := newUpload(t, s, "catalog")
 	must(t, s.AddUploadErrors(ctx, u.ID, []UploadErrorRow{
 		{Line: 1, ItemID: "a", Message: "local", Source: ErrorSourceLocal},

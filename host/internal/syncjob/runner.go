@@ -98,7 +98,7 @@ type Options struct {
 type Runner struct {
 	opt Options
 	log *slog.Logger
-	st  store.SyncStore
+	st  store.Store
 	// stErr explains why st is nil.
 	stErr error
 
@@ -140,15 +140,9 @@ func New(opt Options) *Runner {
 		r.uploaders[opt.Uploader.API()] = opt.Uploader
 		r.opt.UploadAPI = opt.Uploader.API()
 	}
-	switch {
-	case opt.Store == nil:
+	r.st = opt.Store
+	if r.st == nil {
 		r.stErr = errors.New("no state store configured")
-	default:
-		if ss, ok := store.AsSync(opt.Store); ok {
-			r.st = ss
-		} else {
-			r.stErr = fmt.Errorf("the state store %T lacks the sync methods", opt.Store)
-		}
 	}
 	return r
 }
