@@ -124,6 +124,13 @@ func (c *Client) Key() string { return c.cfg.Key }
 type leveledLogger struct{ log *slog.Logger }
 
 func (l *leveledLogger) Debugf(format string, v ...interface{}) {
+	// stripe-go dumps every response body at debug level. Bodies carry
+	// PaymentIntent client secrets and shoppers' names, emails and
+	// addresses, none of which belongs in a log: only the size is kept.
+	if format == "Response: %s" && len(v) == 1 {
+		l.log.Debug("stripe response received", "component", "stripe-go", "bytes", len(fmt.Sprint(v[0])))
+		return
+	}
 	l.log.Debug(fmt.Sprintf(format, v...), "component", "stripe-go")
 }
 func (l *leveledLogger) Infof(format string, v ...interface{}) {
