@@ -121,6 +121,7 @@ func (d *Daemon) setupStripe(cfg *config.Config) error {
 		return err
 	}
 	d.stripe = c
+	logging.AddSecret(info.APIKey)
 	logging.AddSecret(info.WebhookSecret)
 	logging.AddSecret(info.HookSecret)
 	return nil

@@ -83,12 +83,15 @@ func AddSecret(s string) {
 // Patterns of things that are secret wherever they come from: Stripe keys,
 // signing secrets, signature headers, card numbers.
 var secretPatterns = []*regexp.Regexp{
-	regexp.MustCompile(`\b(sk|rk|pk)_(live|test)_[A-Za-z0-9]{6,}`),
+	regexp.MustCompile(`\b(sk|rk|pk)_(live|test)_[A-Za-z0-9_]{6,}`),
 	regexp.MustCompile(`\bwhsec_[A-Za-z0-9+/=_-]{6,}`),
 	regexp.MustCompile(`\bt=\d+,v[01]=[0-9a-fA-F]{16,}(,v[01]=[0-9a-fA-F]{16,})*`),
 	regexp.MustCompile(`\b(?:\d[ -]?){13,19}\b`),
 	regexp.MustCompile(`(?i)(password|passwd|pwd)=[^\s&@]+`),
 	regexp.MustCompile(`(?i)(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+@`),
+	// Client secrets of PaymentIntents, SetupIntents and Checkout Sessions:
+	// whoever holds one can confirm the payment.
+	regexp.MustCompile(`\b(?:pi|seti|cs|src)_[A-Za-z0-9_]+_secret_[A-Za-z0-9]+`),
 }
 
 // Redact removes secrets from s.
@@ -117,7 +120,7 @@ func Redact(s string) string {
 var secretKeys = map[string]bool{
 	"secret_key": true, "api_key": true, "webhook_secret": true, "hook_secret": true,
 	"stripe-signature": true, "stripe_signature": true, "signature": true, "authorization": true,
-	"password": true, "dsn": true, "card_number": true,
+	"password": true, "dsn": true, "card_number": true, "client_secret": true,
 }
 
 type redactor struct {

@@ -34,3 +34,21 @@ func TestLast4Survives(t *testing.T) {
 		t.Errorf("last4 and expiry are not secret: %q", got)
 	}
 }
+
+func TestClientSecretsAndUnderscoredKeys(t *testing.T) {
+	var buf bytes.Buffer
+	log := New(&buf, Options{Format: "json", Level: "debug"})
+	log.Debug(`Response: {"client_secret": "pi_3HTyQnbDj5oYu5RrYXbNp3sqk_secret_A77XpUAjDcD15UnvH5NxN", "id": "pi_3HTyQnbDj5oYu5RrYXbNp3sqk"}`)
+	log.Info("session", "client_secret", "cs_test_a1b2c3_secret_zzz", "url", "https://checkout.example/cs_test_a1b2c3_secret_Qwerty123")
+	log.Info("emulator", "key", "sk_test_emulator_0123456789abcdef0123456789abcdef")
+	out := buf.String()
+	for _, leaked := range []string{"A77XpUAjDcD15UnvH5NxN", "_secret_zzz", "Qwerty123", "0123456789abcdef0123456789abcdef"} {
+		if strings.Contains(out, leaked) {
+			t.Errorf("%q reached the log:\n%s", leaked, out)
+		}
+	}
+	// The PaymentIntent id alone is not a secret and helps support.
+	if !strings.Contains(out, `\"id\": \"pi_3HTyQnbDj5oYu5RrYXbNp3sqk\"`) {
+		t.Errorf("ids must survive:\n%s", out)
+	}
+}
