@@ -16,6 +16,7 @@ import (
 	"github.com/acs-connector/acs-connector/host/internal/config"
 	"github.com/acs-connector/acs-connector/host/internal/daemon"
 	"github.com/acs-connector/acs-connector/host/internal/feed"
+	"github.com/acs-connector/acs-connector/host/internal/logging"
 	"github.com/acs-connector/acs-connector/host/internal/simulate"
 	"github.com/acs-connector/acs-connector/host/internal/store"
 )
@@ -30,10 +31,18 @@ func runDaemon(_ context.Context, args []string, _, stderr io.Writer) int {
 		return fail(stderr, errors.New("run: --config is required"))
 	}
 	if err := daemon.Run(daemon.Options{ConfigPath: *cfgPath, LogOutput: stderr}); err != nil {
-		return fail(stderr, err)
+		// stderr is the service log: the error goes through the same
+		// redaction as every log line (a config error quotes the value).
+		return fail(stderr, redactedError{err})
 	}
 	return 0
 }
+
+// redactedError prints err with secrets removed; errors.As still sees err.
+type redactedError struct{ error }
+
+func (e redactedError) Error() string { return logging.Redact(e.error.Error()) }
+func (e redactedError) Unwrap() error { return e.error }
 
 // progress prints a single updating line while work runs, only on a
 // terminal; logs and pipes get the final summary alone.
