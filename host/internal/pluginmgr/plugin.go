@@ -373,9 +373,33 @@ func callIdempotent[T any](ctx context.Context, p *Plugin, method string, call f
 		cerr := p.classify(method, gen, err)
 		if attempt == 0 && errors.Is(cerr, ErrUnavailable) && ctx.Err() == nil {
 			p.log.Warn("plugin call failed; retrying once after restart", "method", method, "err", err)
+			p.awaitRestart(ctx, gen)
 			continue
 		}
 		return zero, cerr
+	}
+}
+
+// awaitRestart is called after a call on generation gen failed as
+// unavailable. The process may be dying but not yet reaped, and retrying at
+// once would hit the same dead socket; so wait (within ctx) until a newer
+// generation is up. If the process is still alive after a short grace, the
+// failure was something else and the retry goes ahead on the same process.
+func (p *Plugin) awaitRestart(ctx context.Context, gen int) {
+	grace := time.Now().Add(500 * time.Millisecond)
+	for {
+		p.mu.Lock()
+		restarted := p.gen != gen && p.up
+		alive := p.gen == gen && p.up && p.client != nil && !p.client.Exited()
+		p.mu.Unlock()
+		if restarted || (alive && time.Now().After(grace)) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
 
