@@ -29,8 +29,8 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
-	"github.com/acs-connector/acs-connector/host/internal/daemon"
 	"github.com/acs-connector/acs-connector/host/internal/config"
+	"github.com/acs-connector/acs-connector/host/internal/daemon"
 )
 
 func randHex(n int) string {
@@ -448,8 +448,9 @@ func TestNoSecretInAnyLogLine(t *testing.T) {
 	if leaks > 20 {
 		t.Errorf("... %d leaks in all", leaks)
 	}
-	if os.Getenv("ACS_SECRETS_LOG") != "" {
-		_ = os.WriteFile(os.Getenv("ACS_SECRETS_LOG"), []byte(logs), 0o600)
+	// ACS_SECRETS_LOG=FILE keeps the scanned log, to see what redaction did.
+	if p := os.Getenv("ACS_SECRETS_LOG"); p != "" {
+		_ = os.WriteFile(p, []byte(logs), 0o600)
 	}
 	t.Logf("scanned %d log lines for %d rules in %s", len(lines(logs)), len(rules), time.Since(start).Round(100*time.Millisecond))
 }
