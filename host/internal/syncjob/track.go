@@ -139,6 +139,27 @@ func (r *Runner) trackOne(ctx context.Context, u *store.Upload) error {
 		*u = *cur
 		return nil
 	}
+	// Every host polls the pending uploads; one of them finishes each
+	// import (downloading and storing its error report once).
+	if l, ok := r.st.(store.Locker); ok {
+		unlock, got, err := l.TryLock(ctx, "finish-upload:"+strconv.FormatInt(cur.ID, 10))
+		if err != nil {
+			return fmt.Errorf("upload %d: %w", cur.ID, err)
+		}
+		if !got {
+			*u = *cur // another host is finishing it
+			return nil
+		}
+		defer unlock()
+		// It may have been finished since it was read.
+		if cur, err = r.st.GetUpload(ctx, u.ID); err != nil {
+			return err
+		}
+		if store.IsFinalUploadStatus(cur.Status) {
+			*u = *cur
+			return nil
+		}
+	}
 	if err := r.finish(ctx, up, cur, imp); err != nil {
 		return fmt.Errorf("upload %d (import %s): %w", cur.ID, imp.ID, err)
 	}
