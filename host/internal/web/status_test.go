@@ -109,7 +109,7 @@ func TestStatusPageAttention(t *testing.T) {
 	txt := text(body)
 	for _, want := range []string{
 		"Needs attention (7)",
-		"Plugin catalog is down: exit status 2",
+		"Plugin catalog is down: exit status 2", "see Plugins", "see Recent orders",
 		"The last run of job catalog failed: plugin catalog: unavailable",
 		"Stripe could not import the product feed of job catalog: file is not a CSV",
 		"Order cs_retry could not be passed to the backend yet (it is retried): backend down",
@@ -117,6 +117,8 @@ func TestStatusPageAttention(t *testing.T) {
 		"The refund of order cs_refund failed: refund: card expired",
 		"The payment of order cs_capture could not be captured: capture: expired",
 		"Down", "Import failed", "Attempt 2 of 10", "Refund failed", "Capture failed",
+		"Not passed to the backend yet Attempt 2 of 10 Last error: backend down",
+		"Not passed to the backend: gave up after 10 attempts Last error: backend down",
 	} {
 		if !strings.Contains(txt, want) {
 			t.Errorf("page lacks %q\n%s", want, txt)

@@ -63,6 +63,22 @@ func (s *Status) Attention() []Notice {
 	return out
 }
 
+// SectionTitle is the heading of the section a notice points to, so the
+// link says where it goes.
+func (n Notice) SectionTitle() string {
+	switch n.Section {
+	case "plugins":
+		return "Plugins"
+	case "jobs":
+		return "Jobs"
+	case "uploads":
+		return "Recent feed uploads"
+	case "orders":
+		return "Recent orders"
+	}
+	return "below"
+}
+
 func colon(s string) string {
 	if s == "" {
 		return ""
@@ -117,6 +133,15 @@ func StateText(state string) string {
 		return "Being passed to the backend"
 	}
 	return state
+}
+
+// Fulfilment is the order's fulfilment state in words; a failed order
+// says whether it is still retried.
+func (o Order) Fulfilment() string {
+	if o.State == "failed" && o.MaxAttempts > 0 && o.Attempts >= o.MaxAttempts {
+		return fmt.Sprintf("Not passed to the backend: gave up after %d attempts", o.Attempts)
+	}
+	return StateText(o.State)
 }
 
 // CaptureText is an order's capture state in words.
