@@ -81,17 +81,56 @@ func AddSecret(s string) {
 }
 
 // Patterns of things that are secret wherever they come from: Stripe keys,
-// signing secrets, signature headers, card numbers.
-var secretPatterns = []*regexp.Regexp{
-	regexp.MustCompile(`\b(sk|rk|pk)_(live|test)_[A-Za-z0-9_]{6,}`),
-	regexp.MustCompile(`\bwhsec_[A-Za-z0-9+/=_-]{6,}`),
-	regexp.MustCompile(`\bt=\d+,v[01]=[0-9a-fA-F]{16,}(,v[01]=[0-9a-fA-F]{16,})*`),
-	regexp.MustCompile(`\b(?:\d[ -]?){13,19}\b`),
-	regexp.MustCompile(`(?i)(password|passwd|pwd)=[^\s&@]+`),
-	regexp.MustCompile(`(?i)(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+@`),
+// signing secrets, signature headers, card numbers, passwords in URLs.
+var secretPatterns = []struct {
+	re      *regexp.Regexp
+	replace func(re *regexp.Regexp, s string) string
+}{
+	{regexp.MustCompile(`\b(sk|rk|pk)_(live|test)_[A-Za-z0-9_]{6,}`), all},
+	{regexp.MustCompile(`\bwhsec_[A-Za-z0-9+/=_-]{6,}`), all},
+	{regexp.MustCompile(`\bt=\d+,v[01]=[0-9a-fA-F]{16,}(,v[01]=[0-9a-fA-F]{16,})*`), all},
+	// Card numbers: only digit runs that pass the Luhn check, so ids and
+	// nanosecond timestamps stay readable.
+	{regexp.MustCompile(`\b(?:\d[ -]?){13,19}\b`), func(re *regexp.Regexp, s string) string {
+		return re.ReplaceAllStringFunc(s, func(m string) string {
+			if luhn(m) {
+				return "[REDACTED]"
+			}
+			return m
+		})
+	}},
+	{regexp.MustCompile(`(?i)(password|passwd|pwd)=[^\s&@]+`), func(re *regexp.Regexp, s string) string {
+		return re.ReplaceAllString(s, "${1}=[REDACTED]")
+	}},
+	{regexp.MustCompile(`(?i)(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+@`), func(re *regexp.Regexp, s string) string {
+		return re.ReplaceAllString(s, "${1}[REDACTED]@")
+	}},
 	// Client secrets of PaymentIntents, SetupIntents and Checkout Sessions:
 	// whoever holds one can confirm the payment.
-	regexp.MustCompile(`\b(?:pi|seti|cs|src)_[A-Za-z0-9_]+_secret_[A-Za-z0-9]+`),
+	{regexp.MustCompile(`\b(?:pi|seti|cs|src)_[A-Za-z0-9_]+_secret_[A-Za-z0-9]+`), all},
+}
+
+func all(re *regexp.Regexp, s string) string { return re.ReplaceAllString(s, "[REDACTED]") }
+
+// luhn reports whether the digits of s pass the Luhn check card numbers use.
+func luhn(s string) bool {
+	sum, n, double := 0, 0, false
+	for i := len(s) - 1; i >= 0; i-- {
+		c := s[i]
+		if c < '0' || c > '9' {
+			continue
+		}
+		d := int(c - '0')
+		if double {
+			if d *= 2; d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+		n++
+	}
+	return n >= 13 && sum%10 == 0
 }
 
 // Redact removes secrets from s.
@@ -103,15 +142,8 @@ func Redact(s string) string {
 		}
 	}
 	secretsMu.RUnlock()
-	for i, re := range secretPatterns {
-		switch i {
-		case 4:
-			s = re.ReplaceAllString(s, "${1}=[REDACTED]")
-		case 5:
-			s = re.ReplaceAllString(s, "${1}[REDACTED]@")
-		default:
-			s = re.ReplaceAllString(s, "[REDACTED]")
-		}
+	for _, p := range secretPatterns {
+		s = p.replace(p.re, s)
 	}
 	return s
 }

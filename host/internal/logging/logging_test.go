@@ -52,3 +52,14 @@ func TestClientSecretsAndUnderscoredKeys(t *testing.T) {
 		t.Errorf("ids must survive:\n%s", out)
 	}
 }
+
+func TestCardRedactionOnlyForLuhnValidNumbers(t *testing.T) {
+	if got := Redact("took 1764178222123456789 ns"); got != "took 1764178222123456789 ns" {
+		t.Errorf("a timestamp is not a card number: %q", got)
+	}
+	for _, pan := range []string{"4242424242424242", "4000 0566 5566 5556", "5555-5555-5555-4444"} {
+		if got := Redact("card " + pan); got != "card [REDACTED]" {
+			t.Errorf("%s must be redacted: %q", pan, got)
+		}
+	}
+}
