@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -142,4 +144,75 @@ func TestSIGTERMWithHookInFlight(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("host did not exit")
 	}
+}
+
+// TestMetricsAfterSyncAndCheckout scrapes /metrics after a real sync and a
+// simulated checkout and checks that the series an operator alerts on exist
+// and moved.
+func TestMetricsAfterSyncAndCheckout(t *testing.T) {
+	dir := t.TempDir()
+	addr := freePort(t)
+	h := startHost(t, baseConfig(addr, filepath.Join(dir, "state"), sampleCatalog(t, dir), "catalog"))
+	h.addr = addr
+	h.expectNotify("READY=1", 60*time.Second)
+	out, err := exec.Command(filepath.Join(binDir, "acs-connector"), "simulate", "checkout", "--config", h.cfgPath, "--sku", "HP-MUG-BLU", "--qty", "1").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "final order state: accepted") {
+		t.Fatalf("simulate: %v\n%s", err, out)
+	}
+	var body string
+	deadline := time.Now().Add(20 * time.Second)
+	want := []string{
+		`acs_plugin_up{plugin="catalog"} 1`,
+		`acs_job_runs_total{job="catalog",outcome="ok"} 1`,
+		`acs_job_last_success_timestamp_seconds{job="catalog"}`,
+		`acs_job_duration_seconds_count{job="catalog"} 1`,
+		`acs_hook_requests_total{code="200",type="finalize_checkout"} 1`,
+		`acs_hook_requests_total{code="200",type="customize_checkout"} 1`,
+		`acs_hook_decisions_total{decision="approved"`,
+		`acs_hook_latency_seconds_count{type="finalize_checkout"} 1`,
+		`acs_import_outcomes_total{job="catalog",status="succeeded"} 1`,
+		`acs_feed_rows_total{job="catalog",result="invalid"} 2`,
+		`acs_orders_total{event="fulfilled"} 1`,
+		`acs_plugin_rpc_duration_seconds_count{code="OK",method="PushOrder",plugin="catalog"} 1`,
+		`go_goroutines`,
+		`process_resident_memory_bytes`,
+	}
+	for {
+		resp, err := http.Get(h.url("/metrics"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		missing := 0
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, w := range want {
+				if !strings.Contains(body, w) {
+					t.Errorf("/metrics lacks %s", w)
+				}
+			}
+			t.Logf("metrics:\n%s", grepLines(body, "acs_"))
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func grepLines(s, prefix string) string {
+	var out []string
+	for _, l := range lines(s) {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
