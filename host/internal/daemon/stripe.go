@@ -77,6 +77,11 @@ func (d *Daemon) setupStripe(cfg *config.Config) error {
 	// No key: the embedded emulator plays Stripe. Its credentials are kept
 	// in the state directory so they survive restarts and the simulator can
 	// find them.
+	if cfg.State.Driver == "postgres" {
+		d.log.Warn("no stripe.secret_key: this host runs its own embedded Stripe emulator, which other hosts sharing " +
+			"the database cannot see (their pollers mark this host's uploads failed); give every host one Stripe, " +
+			"or one emulator with stripe.secret_key and stripe.api_url (docs/multi-host.md)")
+	}
 	prev, _ := ReadEmulatorInfo(cfg)
 	info := &EmulatorInfo{
 		APIKey:        randomToken("sk_test_emulator_"),

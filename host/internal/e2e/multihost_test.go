@@ -941,3 +941,20 @@ func TestMultiHostImportFinishedOnce(t *testing.T) {
 	t.Logf("%d products, %d rejected by Stripe, %d stored; finished on %d host(s); took %s", products, rejected, stripe, finished,
 		time.Since(start).Round(time.Millisecond))
 }
+
+// TestMultiHostEmbeddedEmulatorWarns: a host on PostgreSQL without a Stripe
+// key runs its own emulator, which no other host can see; it says so.
+func TestMultiHostEmbeddedEmulatorWarns(t *testing.T) {
+	dsn := freshDatabase(t)
+	dir := t.TempDir()
+	addr := freePort(t)
+	cfg := strings.Replace(baseConfig(addr, filepath.Join(dir, "state"), sampleCatalog(t, dir), "catalog"),
+		"state:\n", fmt.Sprintf("state:\n  driver: postgres\n  dsn: %q\n", dsn), 1)
+	h := startHost(t, cfg)
+	h.addr = addr
+	h.expectNotify("READY=1", 60*time.Second)
+	waitFor(t, 5*time.Second, "the warning that other hosts cannot see this host's emulator", func() bool {
+		return strings.Contains(h.logs.String(), "runs its own embedded Stripe emulator, which other hosts sharing the database cannot see")
+	})
+	h.stop(syscall.SIGTERM, 60*time.Second)
+}
