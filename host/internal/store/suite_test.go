@@ -897,7 +897,11 @@ func testOrderLeaseAndRetry(t *testing.T, e env) {
 		t.Fatalf("OrdersToRetry(limit 2) returned %d", len(retry))
 	}
 
-	_, ok, err := s.ClaimOrder(ctx, "cs_a", 80*time.Millisecond) // this pusher will "crash"
+	// This pusher will "crash". The lease must outlast the checks below on a
+	// loaded machine under the race detector (80ms did not).
+	const lease = time.Second
+	_, ok, err := s.ClaimOrder(ctx, "cs_a", lease)
+	claimedAt := time.Now() // the lease ends before claimedAt+lease
 	must(t, err)
 	if !ok {
 		t.Fatal("cs_a not claimed")
@@ -909,7 +913,7 @@ func testOrderLeaseAndRetry(t *testing.T, e env) {
 	if got := ids(retry); !slices.Equal(got, []string{"cs_c"}) {
 		t.Fatalf("OrdersToRetry with live leases = %v", got)
 	}
-	retry, err = s.OrdersToRetry(ctx, time.Now().Add(time.Second), 0)
+	retry, err = s.OrdersToRetry(ctx, time.Now().Add(2*lease), 0)
 	must(t, err)
 	if got := ids(retry); !slices.Equal(got, []string{"cs_a", "cs_c"}) {
 		t.Fatalf("OrdersToRetry after cs_a's lease = %v", got)
@@ -917,7 +921,7 @@ func testOrderLeaseAndRetry(t *testing.T, e env) {
 	if _, ok, _ := s.ClaimOrder(ctx, "cs_a", time.Minute); ok {
 		t.Fatal("cs_a claimed again before its lease expired")
 	}
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(time.Until(claimedAt.Add(lease + 20*time.Millisecond)))
 	o, ok, err := s.ClaimOrder(ctx, "cs_a", time.Minute)
 	must(t, err)
 	if !ok || o.Attempts != 2 {
