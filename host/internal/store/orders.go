@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -240,6 +241,45 @@ func (b *base) OrdersToRetry(ctx context.Context, now time.Time, limit int) ([]O
 	return b.listOrders(ctx, "orders to retry",
 		`SELECT `+orderCols+` FROM orders WHERE state IN ('received', 'pushing', 'failed') AND `+claimable+`
 		ORDER BY received_at, session_id`+limitClause(limit), b.tv(now))
+}
+
+// settleCond is the condition of the partial index orders_to_settle
+// (migrations/*/0002_orders_to_settle.sql): every order some SettleQuery
+// can return. OrdersToSettle repeats it verbatim: SQLite matches a partial
+// index's condition by its terms, and PostgreSQL must be able to prove it.
+const settleCond = `((state IN ('accepted', 'rejected') AND capture IN ('pending', 'failed'))
+       OR (state = 'rejected' AND capture = 'captured' AND refund <> 'refunded'))`
+
+// settleQuery builds the OrdersToSettle query for q.
+func (b *base) settleQuery(q SettleQuery, limit int) (string, []any) {
+	want := []string{`(state = 'rejected' AND capture IN ('pending', 'failed'))`}
+	if q.CaptureAccepted {
+		want = append(want, `(state = 'accepted' AND capture IN ('pending', 'failed'))`)
+	}
+	if q.RefundRejected {
+		want = append(want, `(state = 'rejected' AND capture = 'captured' AND refund <> 'refunded')`)
+	}
+	from := `orders`
+	if b.dialect == dialectSQLite {
+		// Without ANALYZE statistics SQLite guesses that state = ? picks a
+		// few rows and would walk orders_state through every accepted
+		// order; INDEXED BY also fails the query if settleCond and the
+		// index's condition ever drift apart.
+		from = `orders INDEXED BY orders_to_settle`
+	}
+	query := `SELECT ` + orderCols + ` FROM ` + from + ` WHERE ` + settleCond + `
+		AND (` + strings.Join(want, ` OR `) + `)`
+	var args []any
+	if !q.UpdatedBefore.IsZero() {
+		query += ` AND updated_at < ?`
+		args = append(args, b.tv(q.UpdatedBefore))
+	}
+	return query + ` ORDER BY updated_at, session_id` + limitClause(limit), args
+}
+
+func (b *base) OrdersToSettle(ctx context.Context, q SettleQuery, limit int) ([]Order, error) {
+	query, args := b.settleQuery(q, limit)
+	return b.listOrders(ctx, "orders to settle", query, args...)
 }
 
 func (b *base) CountOrdersByState(ctx context.Context) (map[string]int, error) {

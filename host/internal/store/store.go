@@ -164,6 +164,22 @@ type Order struct {
 	UpdatedAt       time.Time
 }
 
+// SettleQuery narrows OrdersToSettle to the settlements the caller makes.
+// The orders it leaves out on purpose (an authorization kept until shipment,
+// a rejected order left paid for a refund by hand) are not returned, so any
+// number of them cannot crowd the limit.
+type SettleQuery struct {
+	// CaptureAccepted adds accepted orders whose Capture is pending or
+	// failed (capture on acceptance).
+	CaptureAccepted bool
+	// RefundRejected adds rejected orders that were captured and whose
+	// Refund is not refunded.
+	RefundRejected bool
+	// UpdatedBefore, if set, leaves out orders updated at or after it (rows
+	// a worker is settling right now).
+	UpdatedBefore time.Time
+}
+
 // Run is one execution of a scheduled job.
 type Run struct {
 	ID         int64
@@ -280,6 +296,13 @@ type Store interface {
 	// received, pushing with a lease expired at now, or failed with Attempts
 	// < MaxOrderAttempts; oldest first.
 	OrdersToRetry(ctx context.Context, now time.Time, limit int) ([]Order, error)
+	// OrdersToSettle returns up to limit orders (limit <= 0: all) whose
+	// money is not settled, however old: rejected orders whose payment is
+	// only authorised (Capture pending or failed: the authorization is to be
+	// released), plus what q asks for; least recently updated first, so an
+	// order whose settlement keeps failing does not starve the others. A
+	// partial index holds exactly the candidate rows.
+	OrdersToSettle(ctx context.Context, q SettleQuery, limit int) ([]Order, error)
 	// CountOrdersByState returns the number of orders per state.
 	CountOrdersByState(ctx context.Context) (map[string]int, error)
 

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -61,6 +62,7 @@ func runSuite(t *testing.T, e env) {
 		{"OrderClaimRace", testOrderClaimRace},
 		{"OrderLeaseAndRetry", testOrderLeaseAndRetry},
 		{"OrderPayment", testOrderPayment},
+		{"OrdersToSettle", testOrdersToSettle},
 		{"OrderUpdates", testOrderUpdates},
 		{"Runs", testRuns},
 		{"TickLocks", testTickLocks},
@@ -1015,6 +1017,139 @@ func testOrderPayment(t *testing.T, e env) {
 	wg.Wait()
 	if o, _ := s.GetOrder(ctx, "cs_p"); o.AmountRefunded != 100+n {
 		t.Fatalf("AmountRefunded = %d after %d concurrent increments, want %d", o.AmountRefunded, n, 100+n)
+	}
+}
+
+// settleOrder puts an order in state with the given payment states and
+// updated_at (received_at too, so RecentOrders would list it by that time).
+func settleOrder(t *testing.T, s Store, id, state, capture, refund string, at time.Time) {
+	t.Helper()
+	_, err := s.RecordOrder(ctx, &Order{SessionID: id, PaymentIntentID: "pi_" + id, Capture: capture, Refund: refund})
+	must(t, err)
+	if state != OrderReceived {
+		_, ok, err := s.ClaimOrder(ctx, id, time.Minute)
+		must(t, err)
+		if !ok {
+			t.Fatalf("%s not claimed", id)
+		}
+	}
+	switch state {
+	case OrderAccepted, OrderRejected, OrderFailed:
+		must(t, s.CompleteOrder(ctx, id, state, "", "why"))
+	}
+	b := baseOf(s)
+	_, err = b.w.ExecContext(ctx, b.q(`UPDATE orders SET updated_at = ?, received_at = ? WHERE session_id = ?`), b.tv(at), b.tv(at), id)
+	must(t, err)
+}
+
+func orderIDs(list []Order) []string {
+	out := make([]string, len(list))
+	for i, o := range list {
+		out[i] = o.SessionID
+	}
+	return out
+}
+
+func testOrdersToSettle(t *testing.T, e env) {
+	s := e.new(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(h int) time.Time { return t0.Add(time.Duration(h) * time.Hour) }
+	// Candidates, in updated_at order.
+	settleOrder(t, s, "rej_auth", OrderRejected, CapturePending, "", at(-24*365)) // a year old
+	settleOrder(t, s, "acc_pending", OrderAccepted, CapturePending, "", at(1))
+	settleOrder(t, s, "rej_paid", OrderRejected, CaptureCaptured, "", at(2))
+	settleOrder(t, s, "rej_cancel_failed", OrderRejected, CaptureFailed, "", at(3))
+	settleOrder(t, s, "acc_failed", OrderAccepted, CaptureFailed, "", at(4))
+	settleOrder(t, s, "rej_refund_failed", OrderRejected, CaptureCaptured, RefundFailed, at(5))
+	settleOrder(t, s, "rej_refund_pending", OrderRejected, CaptureCaptured, RefundPending, at(5)) // tie: by session id
+	// Settled, or not the sweep's to settle.
+	settleOrder(t, s, "acc_captured", OrderAccepted, CaptureCaptured, "", at(0))
+	settleOrder(t, s, "acc_update_refund_failed", OrderAccepted, CaptureCaptured, RefundFailed, at(0))
+	settleOrder(t, s, "rej_refunded", OrderRejected, CaptureCaptured, RefundRefunded, at(0))
+	settleOrder(t, s, "rej_released", OrderRejected, CaptureNotRequired, "", at(0))
+	settleOrder(t, s, "rej_unknown", OrderRejected, "", "", at(0))
+	settleOrder(t, s, "failed_auth", OrderFailed, CapturePending, "", at(0))
+	settleOrder(t, s, "pushing_auth", OrderPushing, CapturePending, "", at(0))
+	settleOrder(t, s, "received_auth", OrderReceived, CapturePending, "", at(0))
+	// Newer settled orders than RecentOrders' window would show.
+	for i := range 30 {
+		settleOrder(t, s, fmt.Sprintf("new_%02d", i), OrderAccepted, CaptureCaptured, "", at(100+i))
+	}
+
+	all := SettleQuery{CaptureAccepted: true, RefundRejected: true}
+	for _, tc := range []struct {
+		name  string
+		q     SettleQuery
+		limit int
+		want  []string
+	}{
+		{"everything", all, 0, []string{"rej_auth", "acc_pending", "rej_paid", "rej_cancel_failed", "acc_failed", "rej_refund_failed", "rej_refund_pending"}},
+		{"limit", all, 2, []string{"rej_auth", "acc_pending"}},
+		{"only releases", SettleQuery{}, 0, []string{"rej_auth", "rej_cancel_failed"}},
+		{"capture on acceptance", SettleQuery{CaptureAccepted: true}, 0, []string{"rej_auth", "acc_pending", "rej_cancel_failed", "acc_failed"}},
+		{"refund rejected", SettleQuery{RefundRejected: true}, 0, []string{"rej_auth", "rej_paid", "rej_cancel_failed", "rej_refund_failed", "rej_refund_pending"}},
+		{"updated before", SettleQuery{CaptureAccepted: true, RefundRejected: true, UpdatedBefore: at(3)}, 0, []string{"rej_auth", "acc_pending", "rej_paid"}},
+	} {
+		got, err := s.OrdersToSettle(ctx, tc.q, tc.limit)
+		must(t, err)
+		if !slices.Equal(orderIDs(got), tc.want) {
+			t.Errorf("%s: OrdersToSettle = %q, want %q", tc.name, orderIDs(got), tc.want)
+		}
+	}
+	recent, err := s.RecentOrders(ctx, 30)
+	must(t, err)
+	if slices.Contains(orderIDs(recent), "rej_auth") {
+		t.Fatal("test setup: the old order should be outside RecentOrders' window")
+	}
+	got, err := s.OrdersToSettle(ctx, all, 1)
+	must(t, err)
+	if len(got) != 1 || got[0].PaymentIntentID != "pi_rej_auth" || got[0].State != OrderRejected || got[0].Capture != CapturePending {
+		t.Fatalf("OrdersToSettle row: %+v", got)
+	}
+
+	// Settling an order takes it out; a failed settlement moves it to the back.
+	must(t, s.UpdateOrderPayment(ctx, "rej_auth", func(o *Order) error { o.Capture = CaptureNotRequired; return nil }))
+	must(t, s.UpdateOrderPayment(ctx, "acc_pending", func(o *Order) error { o.Capture, o.LastError = CaptureFailed, "declined"; return nil }))
+	got, err = s.OrdersToSettle(ctx, all, 0)
+	must(t, err)
+	if want := []string{"rej_paid", "rej_cancel_failed", "acc_failed", "rej_refund_failed", "rej_refund_pending", "acc_pending"}; !slices.Equal(orderIDs(got), want) {
+		t.Fatalf("after settling and failing: %q, want %q", orderIDs(got), want)
+	}
+
+	// The query reads the partial index.
+	b := baseOf(s)
+	query, args := b.settleQuery(SettleQuery{CaptureAccepted: true, UpdatedBefore: at(3)}, 1000)
+	conn, err := b.r.Conn(ctx)
+	must(t, err)
+	defer conn.Close()
+	explain := "EXPLAIN QUERY PLAN "
+	if b.dialect == dialectPostgres {
+		// Tiny tables are read sequentially whatever the indexes; ask
+		// whether the planner can use the index at all.
+		_, err := conn.ExecContext(ctx, `SET enable_seqscan = off`)
+		must(t, err)
+		defer conn.ExecContext(ctx, `RESET enable_seqscan`)
+		explain = "EXPLAIN "
+	}
+	rows, err := conn.QueryContext(ctx, explain+b.q(query), args...)
+	must(t, err)
+	defer rows.Close()
+	cols, err := rows.Columns()
+	must(t, err)
+	var plan []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		must(t, rows.Scan(ptrs...))
+		plan = append(plan, fmt.Sprint(vals[len(vals)-1]))
+	}
+	must(t, rows.Err())
+	t.Logf("plan:\n%s", strings.Join(plan, "\n"))
+	if !slices.ContainsFunc(plan, func(l string) bool { return strings.Contains(l, "orders_to_settle") }) {
+		t.Fatalf("OrdersToSettle does not use the orders_to_settle index:\n%s", strings.Join(plan, "\n"))
 	}
 }
 
