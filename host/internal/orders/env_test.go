@@ -97,6 +97,8 @@ type envOptions struct {
 	RetryInterval time.Duration
 	// PluginBackoff is how long a crashed plugin stays down (default 100ms).
 	PluginBackoff time.Duration
+	// SweepLimit is Options.SweepLimit (default: the service's).
+	SweepLimit int
 }
 
 type env struct {
@@ -188,7 +190,7 @@ func newEnv(t *testing.T, eo envOptions) *env {
 	}
 	e.svc = New(Options{Stripe: e.sc, Store: e.st, Plugin: func() (*pluginmgr.Plugin, bool) { return e.plugin, true },
 		Capture: eo.Capture, CaptureOn: eo.CaptureOn, RefundRejected: eo.RefundRejected, Workers: eo.Workers,
-		RetryInterval: retryEvery, RetryBackoff: 10 * time.Millisecond, Logger: log})
+		RetryInterval: retryEvery, RetryBackoff: 10 * time.Millisecond, SweepLimit: eo.SweepLimit, Logger: log})
 	router := webhooks.NewRouter(webhooks.Options{Secret: whSecret, Logger: log})
 	e.svc.RegisterWebhooks(router)
 	mux := http.NewServeMux()

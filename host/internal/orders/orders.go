@@ -97,8 +97,9 @@ type Options struct {
 	// doubles per attempt up to an hour (default 15s), so the attempts
 	// (store.MaxOrderAttempts) span hours of a Stripe or backend outage.
 	RetryBackoff time.Duration
-	// SweepLimit bounds how many recent orders RetryPending checks for an
-	// unfinished capture, refund or cancellation (default 1000).
+	// SweepLimit bounds how many orders with an unfinished capture, refund
+	// or cancellation one RetryPending pass settles, least recently tried
+	// first (default 1000).
 	SweepLimit int
 
 	Metrics *metrics.Metrics

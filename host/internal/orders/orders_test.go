@@ -2,6 +2,7 @@ package orders
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -317,6 +318,85 @@ func TestRejectedOrderUnderManualCaptureIsCancelledNotRefunded(t *testing.T) {
 	}
 	if n := e.emu.CountRequests("POST", "/v1/payment_intents/"+pi+"/cancel"); n != cancels {
 		t.Fatalf("cancel requests after the sweep: %d, before %d", n, cancels)
+	}
+}
+
+// The settlement sweep finds an unsettled order however old it is and
+// however many orders came after it, and is not crowded out by orders whose
+// money waits on purpose (capture on shipment, rejected orders left paid).
+func TestSweepSettlesAnOrderOlderThanTheSweepLimit(t *testing.T) {
+	e := newEnv(t, envOptions{Capture: CaptureManual, CaptureOn: CaptureOnShipped, SweepLimit: 3, NoStart: true})
+	ctx := context.Background()
+	e.emu.SetWebhook("", "") // the ledger rows below are written by hand
+	record := func(o *store.Order, state string) {
+		t.Helper()
+		if _, err := e.st.RecordOrder(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := e.st.ClaimOrder(ctx, o.SessionID, time.Minute); err != nil || !ok {
+			t.Fatalf("claim %s: %v %v", o.SessionID, ok, err)
+		}
+		if err := e.st.CompleteOrder(ctx, o.SessionID, state, "", "out of stock"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// More orders than SweepLimit whose money waits on purpose: accepted
+	// and authorised until shipment, rejected and left paid (refund_rejected
+	// is off). They have no PaymentIntent: settling one would fail the sweep.
+	for i := range 4 {
+		record(&store.Order{SessionID: fmt.Sprintf("cs_awaiting_shipment_%d", i), Capture: store.CapturePending}, store.OrderAccepted)
+	}
+	for i := range 2 {
+		record(&store.Order{SessionID: fmt.Sprintf("cs_left_paid_%d", i), Capture: store.CaptureCaptured}, store.OrderRejected)
+	}
+	// A rejected order from three months ago whose authorization was never
+	// released (the host stopped between the backend's answer and the cancel).
+	in := mugOrder(1)
+	in.CaptureManual = true
+	id := e.checkout(in)
+	raw, err := e.emu.SessionExpanded(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sess struct {
+		PaymentIntent string `json:"payment_intent"`
+		AmountTotal   int64  `json:"amount_total"`
+	}
+	if err := json.Unmarshal(raw, &sess); err != nil {
+		t.Fatal(err)
+	}
+	record(&store.Order{SessionID: id, PaymentIntentID: sess.PaymentIntent, Currency: "usd", AmountTotal: sess.AmountTotal,
+		Capture: store.CapturePending, ReceivedAt: time.Now().Add(-90 * 24 * time.Hour)}, store.OrderRejected)
+	// And more newer, settled orders than SweepLimit.
+	for i := range 5 {
+		record(&store.Order{SessionID: fmt.Sprintf("cs_settled_%d", i), Capture: store.CaptureCaptured}, store.OrderAccepted)
+	}
+	recent, err := e.st.RecentOrders(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range recent {
+		if o.SessionID == id {
+			t.Fatal("test setup: the old order is among the 3 most recent")
+		}
+	}
+
+	time.Sleep(20 * time.Millisecond) // past RetryBackoff (10ms)
+	if err := e.svc.RetryPending(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if status, captured, _, _ := e.emu.PaymentIntent(sess.PaymentIntent); status != "canceled" || captured != 0 {
+		t.Fatalf("old order's PaymentIntent: %s, captured %d", status, captured)
+	}
+	o, err := e.st.GetOrder(ctx, id)
+	if err != nil || o.Capture != store.CaptureNotRequired || o.LastError != "" {
+		t.Fatalf("old order's ledger row: %+v %v", o, err)
+	}
+	for i := range 4 {
+		o, _ := e.st.GetOrder(ctx, fmt.Sprintf("cs_awaiting_shipment_%d", i))
+		if o.Capture != store.CapturePending || o.LastError != "" {
+			t.Fatalf("an order awaiting shipment was touched: %+v", o)
+		}
 	}
 }
 

@@ -122,15 +122,20 @@ func (s *Service) RetryPending(ctx context.Context) error {
 	}
 	s.fulfilAll(ctx, ids)
 
-	recent, err := s.st.RecentOrders(ctx, s.opt.SweepLimit)
+	// Every unsettled order, however old, least recently tried first; rows
+	// updated within RetryBackoff are left to the worker settling them now.
+	due, err := s.st.OrdersToSettle(ctx, store.SettleQuery{
+		CaptureAccepted: s.opt.CaptureOn == CaptureOnAccept,
+		RefundRejected:  s.opt.RefundRejected,
+		UpdatedBefore:   now.Add(-s.opt.RetryBackoff),
+	}, s.opt.SweepLimit)
 	if err != nil {
 		return fmt.Errorf("retry pending settlements: %w", err)
 	}
 	var errs []error
-	for i := range recent {
-		o := &recent[i]
-		// Leave fresh rows to the worker that is settling them now.
-		if !s.needsSettlement(o) || now.Sub(o.UpdatedAt) < s.opt.RetryBackoff {
+	for i := range due {
+		o := &due[i]
+		if !s.needsSettlement(o) {
 			continue
 		}
 		if err := s.settle(ctx, o, false); err != nil {
