@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/acs-connector/acs-connector/host/internal/config"
+	"github.com/acs-connector/acs-connector/host/internal/scheduler"
 )
 
 func (d *Daemon) addJob(j *config.Job) error {
@@ -38,7 +40,10 @@ func (d *Daemon) runAtStart(cfg *config.Config) {
 			if !d.ready.Load() {
 				return
 			}
-			if err := d.sched.RunNow(context.Background(), name); err != nil {
+			if err := d.sched.RunNow(context.Background(), name); errors.Is(err, scheduler.ErrSkipped) {
+				// Another host sharing the database is running it.
+				d.log.Info("start-up run skipped", "job", name, "reason", err)
+			} else if err != nil {
 				d.log.Warn("start-up run failed", "job", name, "err", err)
 			}
 			// Stripe processes uploads asynchronously; inventory rows for

@@ -25,6 +25,10 @@ import (
 // JobFunc does one run. The summary appears on the status page.
 type JobFunc func(ctx context.Context) (summary string, err error)
 
+// ErrSkipped is returned (wrapped) by RunNow when the job did not run
+// because a run of it is in progress, on this host or another.
+var ErrSkipped = errors.New("skipped")
+
 // RunStore records runs and arbitrates ticks between hosts.
 type RunStore interface {
 	StartRun(ctx context.Context, job string, tick time.Time, host string) (int64, error)
@@ -225,7 +229,7 @@ func (s *Scheduler) RunNow(ctx context.Context, name string) error {
 	}
 	o := s.run(ctx, j, time.Now().In(s.opt.Location).Truncate(time.Microsecond), false)
 	if o.Skipped != "" {
-		return fmt.Errorf("job %s skipped: %s", name, o.Skipped)
+		return fmt.Errorf("job %s %w: %s", name, ErrSkipped, o.Skipped)
 	}
 	if !o.OK {
 		return errors.New(o.Error)
