@@ -264,7 +264,7 @@ func (s *Scheduler) run(parent context.Context, j *job, tick time.Time, schedule
 		if !ok {
 			if !scheduled {
 				out.Skipped = "another run of the job is in progress (on another host)"
-				log.Warn("job skipped: another host is running it")
+				log.Info("job skipped: another host is running it")
 				s.opt.Metrics.Inc(metrics.JobSkippedC, j.name, "other_host")
 				return out
 			}
