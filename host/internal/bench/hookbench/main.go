@@ -21,7 +21,9 @@
 // each with a new hook id, for -duration after a -warmup. Rounds alternate
 // baseline and subject (A/B/A/B); the subject gets a fresh store each run.
 // Each run prints one JSON line: throughput and client-side latency
-// percentiles. Each round ends with a diagnostic, "store": BeginHook and
+// percentiles. The subject's store is wrapped to time BeginHook and
+// FinishHook inside the handler (waiting for the write connection
+// included). Each round ends with a diagnostic, "store": BeginHook and
 // FinishHook on a fresh store from as many goroutines, no HTTP, no plugin.
 package main
 
@@ -72,22 +74,28 @@ var (
 
 // Result is one output line.
 type Result struct {
-	Bench     string  `json:"bench"` // "hooks"
-	Variant   string  `json:"variant"`
-	Round     int     `json:"round"`
-	Clients   int     `json:"clients"`
-	Requests  int     `json:"requests"`
-	Seconds   float64 `json:"seconds"`
-	RPS       float64 `json:"rps"`
-	P50ms     float64 `json:"p50_ms"`
-	P90ms     float64 `json:"p90_ms"`
-	P99ms     float64 `json:"p99_ms"`
-	MaxMs     float64 `json:"max_ms"`
-	Errors    int     `json:"errors"`
-	FirstErr  string  `json:"first_error,omitempty"`
-	CPU       float64 `json:"cpu_seconds"`        // this process (server + clients)
-	PluginCPU float64 `json:"plugin_cpu_seconds"` // the plugin process
-	LoadAvg   float64 `json:"load_avg_1m"`
+	Bench    string  `json:"bench"` // "hooks"
+	Variant  string  `json:"variant"`
+	Round    int     `json:"round"`
+	Clients  int     `json:"clients"`
+	Requests int     `json:"requests"`
+	Seconds  float64 `json:"seconds"`
+	RPS      float64 `json:"rps"`
+	P50ms    float64 `json:"p50_ms"`
+	P90ms    float64 `json:"p90_ms"`
+	P99ms    float64 `json:"p99_ms"`
+	MaxMs    float64 `json:"max_ms"`
+	Errors   int     `json:"errors"`
+	FirstErr string  `json:"first_error,omitempty"`
+	// Subject only: how long the handler's store calls took (waiting for
+	// the write connection included), from a timing wrapper around the store.
+	BeginP50ms  float64 `json:"begin_hook_p50_ms,omitempty"`
+	BeginP99ms  float64 `json:"begin_hook_p99_ms,omitempty"`
+	FinishP50ms float64 `json:"finish_hook_p50_ms,omitempty"`
+	FinishP99ms float64 `json:"finish_hook_p99_ms,omitempty"`
+	CPU         float64 `json:"cpu_seconds"`        // this process (server + clients)
+	PluginCPU   float64 `json:"plugin_cpu_seconds"` // the plugin process
+	LoadAvg     float64 `json:"load_avg_1m"`
 }
 
 func main() {
@@ -130,20 +138,22 @@ func run() error {
 		for _, variant := range []string{"bare", "hooks"} {
 			var h http.Handler = bare
 			var st store.Store
+			var ts *timedStore
 			if variant == "hooks" {
 				st, err = store.Open(ctx, "sqlite", filepath.Join(dir, fmt.Sprintf("state-%d.db", round)))
 				if err != nil {
 					return err
 				}
+				ts = &timedStore{Store: st}
 				// As daemon.app.buildHooks, with configs/example.yaml's rules.
 				h = hooks.New(hooks.Options{
-					Secret: secret, Plugin: getPlugin, Store: st, Deadline: hooks.DefaultDeadline, OnFailure: "decline",
+					Secret: secret, Plugin: getPlugin, Store: ts, Deadline: hooks.DefaultDeadline, OnFailure: "decline",
 					MaxQuantity: 10, AllowedCountries: []string{"US", "CA"}, MaxOrderAmount: 200000,
 					Metrics: m, Logger: log.With("component", "hooks"),
 				})
 			}
 			benchutil.Logf(prog, "round %d/%d: %s, %d clients, %s", round, *roundsFlag, variant, *clientsFlag, *durationFlag)
-			res, err := measure(h, variant, round, pluginPid)
+			res, err := measure(h, variant, round, pluginPid, ts)
 			if st != nil {
 				st.Close()
 			}
@@ -314,7 +324,7 @@ func (b *bareHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // measure serves h on loopback and loads it.
-func measure(h http.Handler, variant string, round int, pluginPid string) (Result, error) {
+func measure(h http.Handler, variant string, round int, pluginPid string, ts *timedStore) (Result, error) {
 	res := Result{Bench: "hooks", Variant: variant, Round: round, Clients: *clientsFlag, LoadAvg: benchutil.LoadAvg()}
 	mux := http.NewServeMux()
 	mux.Handle("POST /hooks", h)
@@ -401,9 +411,15 @@ func measure(h http.Handler, variant string, round int, pluginPid string) (Resul
 	}
 	cpu0, pcpu0 := benchutil.SelfCPU(), procCPU(pluginPid)
 	start := time.Now()
+	if ts != nil {
+		ts.record.Store(true)
+	}
 	measuring.Store(true)
 	time.Sleep(*durationFlag)
 	measuring.Store(false)
+	if ts != nil {
+		ts.record.Store(false)
+	}
 	window := time.Since(start)
 	cpu1, pcpu1 := benchutil.SelfCPU(), procCPU(pluginPid)
 	if prof != nil {
@@ -434,7 +450,50 @@ func measure(h http.Handler, variant string, round int, pluginPid string) (Resul
 	}
 	res.CPU = benchutil.Round(cpu1-cpu0, 2)
 	res.PluginCPU = benchutil.Round(pcpu1-pcpu0, 2)
+	if ts != nil {
+		b, f := ts.sorted()
+		res.BeginP50ms, res.BeginP99ms = ms(benchutil.Percentile(b, 50)), ms(benchutil.Percentile(b, 99))
+		res.FinishP50ms, res.FinishP99ms = ms(benchutil.Percentile(f, 50)), ms(benchutil.Percentile(f, 99))
+	}
 	return res, nil
+}
+
+// timedStore records how long BeginHook and FinishHook take inside the
+// handler (waiting for the single write connection included).
+type timedStore struct {
+	store.Store
+	record        atomic.Bool
+	mu            sync.Mutex
+	begin, finish []time.Duration
+}
+
+func (t *timedStore) BeginHook(ctx context.Context, id, kind string, lease time.Duration) (*store.HookRecord, bool, error) {
+	start := time.Now()
+	rec, ok, err := t.Store.BeginHook(ctx, id, kind, lease)
+	t.add(&t.begin, time.Since(start))
+	return rec, ok, err
+}
+
+func (t *timedStore) FinishHook(ctx context.Context, id string, response []byte) error {
+	start := time.Now()
+	err := t.Store.FinishHook(ctx, id, response)
+	t.add(&t.finish, time.Since(start))
+	return err
+}
+
+func (t *timedStore) add(dst *[]time.Duration, d time.Duration) {
+	if !t.record.Load() {
+		return
+	}
+	t.mu.Lock()
+	*dst = append(*dst, d)
+	t.mu.Unlock()
+}
+
+func (t *timedStore) sorted() (begin, finish []time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return benchutil.SortDurations(append([]time.Duration(nil), t.begin...)), benchutil.SortDurations(append([]time.Duration(nil), t.finish...))
 }
 
 func procCPU(pid string) float64 {
