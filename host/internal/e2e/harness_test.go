@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/acs-connector/acs-connector/host/internal/testbin"
 	"io"
 	"net"
 	"net/http"
@@ -21,8 +22,6 @@ import (
 	"time"
 
 	"github.com/stripe/stripe-go/v82/webhook"
-
-	"github.com/acs-connector/acs-connector/host/internal/pluginmgr"
 )
 
 var (
@@ -31,40 +30,13 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "acs-e2e-bin")
-	if err != nil {
-		panic(err)
-	}
-	binDir = dir
-	repoDir, _ = filepath.Abs("../../..")
-	builds := map[string]string{
+	repoDir = testbin.Root()
+	testbin.Main(m, &binDir, map[string]string{
 		"acs-connector":      "./host/cmd/acs-connector",
 		"acs-plugin-csvdir":  "./plugins/csvdir",
 		"testplugin":         "./sdk/internal/testplugin",
 		"acs-plugin-shopify": "./plugins/shopify",
-	}
-	for name, pkg := range builds {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
-		cmd.Dir = repoDir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
-			os.Exit(1)
-		}
-	}
-	lf := &pluginmgr.LockFile{Version: 1, Plugins: map[string]pluginmgr.LockEntry{}}
-	for _, name := range []string{"acs-plugin-csvdir", "testplugin", "acs-plugin-shopify"} {
-		sum, err := pluginmgr.FileSHA256(filepath.Join(dir, name))
-		if err != nil {
-			panic(err)
-		}
-		lf.Plugins[name] = pluginmgr.LockEntry{Name: name, SHA256: sum}
-	}
-	if err := lf.Write(dir); err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	})
 }
 
 // host is one running acs-connector process.

@@ -3,9 +3,8 @@ package hooks
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"github.com/acs-connector/acs-connector/host/internal/testbin"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,36 +18,9 @@ import (
 
 var binDir string
 
-// TestMain builds the real plugin binaries the tests run as subprocesses
-// (the same path production uses) and pins them in a lock file.
+// TestMain builds the real plugin binaries the tests run as subprocesses.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "hooks-test")
-	if err != nil {
-		panic(err)
-	}
-	binDir = dir
-	// One go build for both binaries (-o to a directory names them after
-	// their packages).
-	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "./sdk/internal/testplugin", "./plugins/csvdir")
-	cmd.Dir = "../../.."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build plugins: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	lf := &pluginmgr.LockFile{Version: 1, Plugins: map[string]pluginmgr.LockEntry{}}
-	for _, name := range []string{"testplugin", "csvdir"} {
-		sum, err := pluginmgr.FileSHA256(filepath.Join(dir, name))
-		if err != nil {
-			panic(err)
-		}
-		lf.Plugins[name] = pluginmgr.LockEntry{Name: name, SHA256: sum, InstalledAt: time.Now()}
-	}
-	if err := lf.Write(dir); err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testbin.Main(m, &binDir, map[string]string{"testplugin": "./sdk/internal/testplugin", "csvdir": "./plugins/csvdir"})
 }
 
 // rpcCounter counts the unary RPCs the host makes to plugins, by method.

@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
+	"github.com/acs-connector/acs-connector/host/internal/testbin"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -29,30 +28,9 @@ import (
 var binDir string
 
 // TestMain builds the csvdir plugin (orders go to its outbox directory,
-// updates come from its inbox) and pins it in a lock file.
+// updates come from its inbox).
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "orders-test")
-	if err != nil {
-		panic(err)
-	}
-	binDir = dir
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "csvdir"), "./plugins/csvdir")
-	cmd.Dir = "../../.."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build csvdir: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	sum, err := pluginmgr.FileSHA256(filepath.Join(dir, "csvdir"))
-	if err != nil {
-		panic(err)
-	}
-	lf := &pluginmgr.LockFile{Version: 1, Plugins: map[string]pluginmgr.LockEntry{"csvdir": {Name: "csvdir", SHA256: sum, InstalledAt: time.Now()}}}
-	if err := lf.Write(dir); err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testbin.Main(m, &binDir, map[string]string{"csvdir": "./plugins/csvdir"})
 }
 
 const whSecret = "whsec_orders_test"

@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
+	"github.com/acs-connector/acs-connector/host/internal/testbin"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,29 +24,9 @@ import (
 
 var binDir string
 
+// TestMain builds the csvdir plugin the simulated host fulfils through.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "simulate-test")
-	if err != nil {
-		panic(err)
-	}
-	binDir = dir
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "csvdir"), "./plugins/csvdir")
-	cmd.Dir = "../../.."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build csvdir: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	sum, err := pluginmgr.FileSHA256(filepath.Join(dir, "csvdir"))
-	if err != nil {
-		panic(err)
-	}
-	lf := &pluginmgr.LockFile{Version: 1, Plugins: map[string]pluginmgr.LockEntry{"csvdir": {Name: "csvdir", SHA256: sum, InstalledAt: time.Now()}}}
-	if err := lf.Write(dir); err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testbin.Main(m, &binDir, map[string]string{"csvdir": "./plugins/csvdir"})
 }
 
 const (

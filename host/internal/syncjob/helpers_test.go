@@ -6,11 +6,11 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"github.com/acs-connector/acs-connector/host/internal/testbin"
 	"io"
 	"log/slog"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -27,33 +27,10 @@ import (
 
 var pluginDir string
 
-// TestMain builds the real csvdir plugin and pins it in a lock file: feed
-// jobs are tested through the same subprocess path production uses.
+// TestMain builds the real csvdir plugin: feed jobs are tested through the
+// same subprocess path production uses.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "syncjob-test")
-	if err != nil {
-		panic(err)
-	}
-	pluginDir = dir
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "csvdir"), "./plugins/csvdir")
-	cmd.Dir = "../../.."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build csvdir: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	sum, err := pluginmgr.FileSHA256(filepath.Join(dir, "csvdir"))
-	if err != nil {
-		panic(err)
-	}
-	lf := &pluginmgr.LockFile{Version: 1, Plugins: map[string]pluginmgr.LockEntry{
-		"csvdir": {Name: "csvdir", SHA256: sum, InstalledAt: time.Now()},
-	}}
-	if err := lf.Write(dir); err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testbin.Main(m, &pluginDir, map[string]string{"csvdir": "./plugins/csvdir"})
 }
 
 // testLogger writes to the test log (visible with -v or on failure).
