@@ -149,26 +149,28 @@ func (r *report) catalogSection() error {
 			r.p("\nWhere the memory goes: %s\n", catalogMemoryNote)
 		}
 	}
-	if n := sizes[len(sizes)-1]; len(bySize[n]) > 0 {
+	r.p("\nWhere the time goes: per size, CPU-seconds of the export (host + plugin) against the baseline's, and how many\n")
+	r.p("cores each kept busy over its wall time; the export's wall-time ratio stays below its CPU ratio only as far as host\n")
+	r.p("and plugin find two free cores at once.\n\n")
+	for _, n := range sizes {
 		xs := bySize[n]
-		hc := stat(field(xs, func(x feedResult) float64 { return x.HostCPU })).Med
-		pc := stat(field(xs, func(x feedResult) float64 { return x.PluginCPU })).Med
-		bc := stat(field(xs, func(x feedResult) float64 { return x.BaseCPU })).Med
-		r.p("\nWhere the time goes at %s variants: the export spends %.1f CPU-seconds (host %.1f + plugin %.1f) against the\n", commas(int64(n)), hc+pc, hc, pc)
-		r.p("baseline's %.1f (%.1fx). Host and plugin run in parallel only when two cores are free; on this shared machine\n", bc, (hc+pc)/bc)
-		r.p("they rarely are, so the wall-time ratio follows the CPU ratio.")
-		if s, ok := r.profileShares("prof-benchfeed.txt", "", [][2]string{
-			{"`feed.Builder.Add`", "feed.(*Builder).Add"},
-			{"of which row validation (`Schema.check`)", "feed.(*Schema).check"},
-			{"CSV encoding (`appendValidRecord`)", "feed.appendValidRecord"},
-			{"feed file writes", "feed.(*Builder).partWrite"},
-			{"duplicate-id check", "feed.(*FileCheck).Check"},
-			{"decoding plugin batches (`BatchDecoder.Decode`)", "BatchDecoder).Decode"},
-			{"gRPC/TLS transport", "transport.(*http2Client).reader"},
-		}); ok {
-			r.p(" Host CPU profile (export child, last round, largest size; share of all samples): %s.", s)
-		}
-		r.p("\n")
+		m := func(f func(x feedResult) float64) float64 { return stat(field(xs, f)).Med }
+		hc, pc, bc := m(func(x feedResult) float64 { return x.HostCPU }), m(func(x feedResult) float64 { return x.PluginCPU }), m(func(x feedResult) float64 { return x.BaseCPU })
+		ew, bw, ps := m(func(x feedResult) float64 { return x.ExportSeconds }), m(func(x feedResult) float64 { return x.BaselineSeconds }), m(func(x feedResult) float64 { return x.PluginStart })
+		r.p("- %s variants: %.1f CPU-s (host %.1f + plugin %.1f) against %.1f (%.1fx); %.1f cores busy against %.1f; starting the\n",
+			commas(int64(n)), hc+pc, hc, pc, bc, (hc+pc)/bc, (hc+pc)/ew, bc/bw)
+		r.p("  plugin (spawn, handshake, mTLS, Configure) takes %.2f s of the export's %.2f s.\n", ps, ew)
+	}
+	if s, ok := r.profileShares("prof-benchfeed.txt", "", [][2]string{
+		{"`feed.Builder.Add`", "feed.(*Builder).Add"},
+		{"of which row validation (`Schema.check`)", "feed.(*Schema).check"},
+		{"CSV encoding (`appendValidRecord`)", "feed.appendValidRecord"},
+		{"feed file writes", "feed.(*Builder).partWrite"},
+		{"duplicate-id check", "feed.(*FileCheck).Check"},
+		{"decoding plugin batches (`BatchDecoder.Decode`)", "BatchDecoder).Decode"},
+		{"gRPC/TLS transport", "transport.(*http2Client).reader"},
+	}); ok {
+		r.p("\nHost CPU profile (export child, last round, largest size; share of all samples): %s.\n", s)
 	}
 	r.p("\n")
 	return nil
