@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -272,39 +273,58 @@ func (r *report) hooksSection() error {
 		r.p("no plugin, from %d goroutines, after each round: **%s hooks/s**, p50 %s ms, p99 %s ms, %.2f ms CPU per hook.\n",
 			st[0].Clients, med(srps, ""), med(stat(field(st, p50)), ""), med(stat(field(st, p99)), ""), cpuPerReq(st))
 		if !tOK || !pOK {
-			bp50 := stat(field(sub, func(x hookResult) float64 { return x.BeginP50 }))
-			bp99 := stat(field(sub, func(x hookResult) float64 { return x.BeginP99 }))
-			fp50 := stat(field(sub, func(x hookResult) float64 { return x.FinishP50 }))
-			r.p("\nWhere the time goes: the store. Timed inside the handler (a wrapper around the store), `BeginHook` takes\n")
-			r.p("%s ms at p50 and %s ms at p99, before the plugin is asked; `FinishHook` takes %s ms at p50 after the answer is\n",
-				med(bp50, ""), med(bp99, ""), med(fp50, ""))
-			r.p("flushed, but the handler returns only then, so the next request on that keep-alive connection waits for it.\n")
-			r.p("Both are synchronous SQLite commits (a WAL fsync each) on the store's single write connection\n")
-			r.p("(`host/internal/store/sqlite.go` `openSQLite`: `SetMaxOpenConns(1)`; `store/base.go` `BeginHook`, `FinishHook`),\n")
-			gap := stat(field(sub, p50)).Med - stat(field(bare, p50)).Med
-			share := "part"
-			if bp50.Med+fp50.Med >= 0.5*gap {
-				share = "most"
-			}
-			r.p("so the 32 requests queue for it: together (%.1f ms at p50) they account for %s of the p50 gap to the bare\n", bp50.Med+fp50.Med, share)
-			r.p("handler (%s vs %s ms).\n", med(stat(field(sub, p50)), ""), med(stat(field(bare, p50)), ""))
-			r.p("The store alone sustains %s hooks/s; the full path also spends %.2f ms of CPU per request against the bare\n", fmtNum(srps.Med), cpuPerReq(sub))
-			r.p("handler's %.2f (clients included).", cpuPerReq(bare))
-			if s2, ok := r.profileShares("prof-hooks.txt", "", [][2]string{
-				{"`BeginHook` + `FinishHook`", "store.(*base).BeginHook|store.(*base).FinishHook"},
-				{"SQLite statement preparation within them (`prepareV2`, on every call)", "sqlite.(*conn).prepareV2"},
-				{"the plugin call", "pluginmgr.(*Plugin).CheckAvailability"},
-				{"the info log line's redaction (`logging.(*redactor).Handle`)", "logging.(*redactor).Handle"},
-				{"JSON decoding", "encoding/json.Unmarshal"},
-				{"signature check", "webhooks.CheckSignature"},
-			}); ok {
-				r.p(" CPU profile of the last subject run (share of all on-CPU samples, clients included): %s.", s2)
-			}
-			r.p("\n")
+			r.hooksWhere(bare, sub, srps)
 		}
 	}
 	r.p("\n")
 	return nil
+}
+
+// hooksWhere explains a missed hook goal from the run's own figures:
+// throughput from CPU per request and busy cores, latency from the store
+// calls timed inside the handler.
+func (r *report) hooksWhere(bare, sub []hookResult, storeRPS Stat) {
+	cores := func(xs []hookResult) float64 {
+		return stat(field(xs, func(x hookResult) float64 { return (x.CPU + x.PCPU) / x.Seconds })).Med
+	}
+	cpuPerReq := func(xs []hookResult) float64 {
+		return stat(field(xs, func(x hookResult) float64 { return 1000 * x.CPU / (x.RPS * x.Seconds) })).Med
+	}
+	p50 := func(x hookResult) float64 { return x.P50 }
+	fc, bc := cores(sub), cores(bare)
+	r.p("\nWhere the time goes. Throughput: the full path costs %.2f ms of CPU per request against the bare handler's %.2f\n", cpuPerReq(sub), cpuPerReq(bare))
+	r.p("(%.1fx; this process, clients included). With the plugin process, the full path kept %.1f of the %d cores busy and the\n",
+		cpuPerReq(sub)/cpuPerReq(bare), fc, runtime.NumCPU())
+	if fc >= 0.8*float64(runtime.NumCPU()) {
+		r.p("bare handler %.1f: the cores are saturated, so throughput is bounded by CPU per request.", bc)
+	} else {
+		r.p("bare handler %.1f: the full path leaves cores idle, so it waits rather than computes.", bc)
+	}
+	if s, ok := r.profileShares("prof-hooks.txt", "", [][2]string{
+		{"`BeginHook` + `FinishHook`", "store.(*base).BeginHook|store.(*base).FinishHook"},
+		{"SQLite statement preparation within them (`prepareV2`, on every call)", "sqlite.(*conn).prepareV2"},
+		{"the plugin call", "pluginmgr.(*Plugin).CheckAvailability"},
+		{"the info log line's redaction (`logging.(*redactor).Handle`)", "logging.(*redactor).Handle"},
+		{"JSON decoding", "encoding/json.Unmarshal"},
+		{"signature check", "webhooks.CheckSignature"},
+	}); ok {
+		r.p(" CPU profile of the last subject run (share of all on-CPU samples of this process, clients included): %s.", s)
+	}
+	bp50 := stat(field(sub, func(x hookResult) float64 { return x.BeginP50 }))
+	bp99 := stat(field(sub, func(x hookResult) float64 { return x.BeginP99 }))
+	fp50 := stat(field(sub, func(x hookResult) float64 { return x.FinishP50 }))
+	gap := stat(field(sub, p50)).Med - stat(field(bare, p50)).Med
+	share := "part"
+	if bp50.Med+fp50.Med >= 0.5*gap {
+		share = "most"
+	}
+	r.p("\n\nLatency: timed inside the handler (a wrapper around the store), `BeginHook` takes %s ms at p50 and %s ms at\n", med(bp50, ""), med(bp99, ""))
+	r.p("p99, before the plugin is asked; `FinishHook` takes %s ms at p50 after the answer is flushed, but the handler returns\n", med(fp50, ""))
+	r.p("only then, so the next request on that keep-alive connection waits for it. Both are synchronous SQLite commits (a WAL\n")
+	r.p("fsync each) on the store's single write connection (`host/internal/store/sqlite.go` `openSQLite`: `SetMaxOpenConns(1)`;\n")
+	r.p("`store/base.go` `BeginHook`, `FinishHook`), so concurrent hooks queue for it: together (%.1f ms at p50) they account for\n", bp50.Med+fp50.Med)
+	r.p("%s of the p50 gap to the bare handler (%.1f vs %.1f ms). The store alone sustains %s hooks/s (diagnostic above).\n",
+		share, stat(field(sub, p50)).Med, stat(field(bare, p50)).Med, fmtNum(storeRPS.Med))
 }
 
 // ---------------------------------------------------------------- 4. sql
