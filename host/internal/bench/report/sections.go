@@ -320,9 +320,9 @@ func (r *report) hooksWhere(bare, sub []hookResult, storeRPS Stat) {
 	}
 	r.p("\n\nLatency: timed inside the handler (a wrapper around the store), `BeginHook` takes %s ms at p50 and %s ms at\n", med(bp50, ""), med(bp99, ""))
 	r.p("p99, before the plugin is asked; `FinishHook` takes %s ms at p50 after the answer is flushed, but the handler returns\n", med(fp50, ""))
-	r.p("only then, so the next request on that keep-alive connection waits for it. Both are synchronous SQLite commits (a WAL\n")
-	r.p("fsync each) on the store's single write connection (`host/internal/store/sqlite.go` `openSQLite`: `SetMaxOpenConns(1)`;\n")
-	r.p("`store/base.go` `BeginHook`, `FinishHook`), so concurrent hooks queue for it: together (%.1f ms at p50) they account for\n", bp50.Med+fp50.Med)
+	r.p("only then, so the next request on that keep-alive connection waits for it. Both are SQLite write transactions on the\n")
+	r.p("store's single write connection (`host/internal/store/sqlite.go` `openSQLite`: `SetMaxOpenConns(1)`; `store/base.go`\n")
+	r.p("`BeginHook`, `FinishHook`), so concurrent hooks queue for it: together (%.1f ms at p50) they account for\n", bp50.Med+fp50.Med)
 	r.p("%s of the p50 gap to the bare handler (%.1f vs %.1f ms). The store alone sustains %s hooks/s (diagnostic above).\n",
 		share, stat(field(sub, p50)).Med, stat(field(bare, p50)).Med, fmtNum(storeRPS.Med))
 }
@@ -509,7 +509,7 @@ func (r *report) fulfilSection() error {
 	h := host[len(host)/2]
 	r.p("\nWhere the time goes (host run %d): the host used %.1f CPU-seconds in %.0f s (%.0f%% of one core), so it mostly waits.\n",
 		h.Round, h.HostCPU, h.Seconds, 100*h.HostCPU/h.Seconds)
-	r.p("Each order costs four synchronous SQLite commits on the store's single write connection (`RecordOrder` in the webhook\n")
+	r.p("Each order costs four SQLite write transactions on the store's single write connection (`RecordOrder` in the webhook\n")
 	r.p("handler, then `ClaimOrder`, `SetOrderJSON` and `CompleteOrder` in `orders.(*Service).Fulfil`; five when\n")
 	r.p("`syncPayment` finds changed payment facts), plus the Stripe\n")
 	r.p("retrieval, so the 4 workers drain far slower than the burst arrives, and the webhook handlers queue for the same\n")
