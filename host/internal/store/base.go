@@ -232,6 +232,24 @@ func (b *base) SetCursor(ctx context.Context, key, value string) error {
 
 const hookCols = `id, kind, response, created_at, finished_at, lease_until`
 
+// scanOptional reads the row an UPDATE ... RETURNING may have produced:
+// nil when the statement matched nothing. rows is always closed, and its
+// iteration and close errors are not lost.
+func scanOptional[T any](rows *sql.Rows, scan func(scanner) (*T, error)) (*T, error) {
+	var v *T
+	var err error
+	if rows.Next() {
+		v, err = scan(rows)
+	}
+	if err == nil {
+		err = rows.Err()
+	}
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	return v, err
+}
+
 func scanHook(sc scanner) (*HookRecord, error) {
 	var h HookRecord
 	var resp []byte
@@ -264,16 +282,7 @@ func (b *base) BeginHook(ctx context.Context, hookID, kind string, lease time.Du
 	if err != nil {
 		return nil, false, fmt.Errorf("store: begin hook %s: %w", hookID, err)
 	}
-	var rec *HookRecord
-	if rows.Next() {
-		rec, err = scanHook(rows)
-	}
-	if err == nil {
-		err = rows.Err()
-	}
-	if cerr := rows.Close(); err == nil {
-		err = cerr
-	}
+	rec, err := scanOptional(rows, scanHook)
 	if err != nil {
 		return nil, false, fmt.Errorf("store: begin hook %s: %w", hookID, err)
 	}

@@ -75,16 +75,7 @@ func (b *base) ClaimOrder(ctx context.Context, sessionID string, lease time.Dura
 	if err != nil {
 		return nil, false, fmt.Errorf("store: claim order %s: %w", sessionID, err)
 	}
-	var o *Order
-	if rows.Next() {
-		o, err = scanOrder(rows)
-	}
-	if err == nil {
-		err = rows.Err()
-	}
-	if cerr := rows.Close(); err == nil {
-		err = cerr
-	}
+	o, err := scanOptional(rows, scanOrder)
 	if err != nil {
 		return nil, false, fmt.Errorf("store: claim order %s: %w", sessionID, err)
 	}
