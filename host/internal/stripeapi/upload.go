@@ -349,6 +349,18 @@ func retryable(err error) bool {
 
 // withRetry calls fn until it succeeds, fails for good, or the retries are
 // spent. fn must send the same idempotency key every time.
+// rawWithRetry runs one stripe-go raw request under withRetry (same
+// idempotency key on every try) and returns its response.
+func rawWithRetry(ctx context.Context, log *slog.Logger, opt UploaderOptions, what string, call func() (*stripe.APIResponse, error)) (*stripe.APIResponse, error) {
+	var resp *stripe.APIResponse
+	err := withRetry(ctx, log, opt, what, func() error {
+		var err error
+		resp, err = call()
+		return err
+	})
+	return resp, err
+}
+
 func withRetry(ctx context.Context, log *slog.Logger, opt UploaderOptions, what string, fn func() error) error {
 	for n := 0; ; n++ {
 		err := fn()
@@ -508,12 +520,9 @@ func (u *importSetUploader) StartImport(ctx context.Context, f FeedFile, fileID 
 	}
 	form := url.Values{"file": {fileID}, "standard_data_format": {f.Kind.StandardDataFormat()}}.Encode()
 	key := importKey(f)
-	var resp *stripe.APIResponse
 	what := "create ImportSet (" + f.Kind.StandardDataFormat() + ") for " + fileID
-	err := withRetry(ctx, u.c.log, u.opt, what, func() error {
-		var err error
-		resp, err = u.c.rawAPI().RawRequest(http.MethodPost, "/v1/data_management/import_sets", form, u.previewParams(ctx, key))
-		return err
+	resp, err := rawWithRetry(ctx, u.c.log, u.opt, what, func() (*stripe.APIResponse, error) {
+		return u.c.rawAPI().RawRequest(http.MethodPost, "/v1/data_management/import_sets", form, u.previewParams(ctx, key))
 	})
 	if err != nil {
 		return nil, err
@@ -531,12 +540,9 @@ func (u *importSetUploader) Retrieve(ctx context.Context, id string) (*Import, e
 	if id == "" {
 		return nil, errors.New("retrieve ImportSet: empty id")
 	}
-	var resp *stripe.APIResponse
 	what := "retrieve ImportSet " + id
-	err := withRetry(ctx, u.c.log, u.opt, what, func() error {
-		var err error
-		resp, err = u.c.rawAPI().RawRequest(http.MethodGet, "/v1/data_management/import_sets/"+url.PathEscape(id), "", u.previewParams(ctx, ""))
-		return err
+	resp, err := rawWithRetry(ctx, u.c.log, u.opt, what, func() (*stripe.APIResponse, error) {
+		return u.c.rawAPI().RawRequest(http.MethodGet, "/v1/data_management/import_sets/"+url.PathEscape(id), "", u.previewParams(ctx, ""))
 	})
 	if err != nil {
 		return nil, err

@@ -86,11 +86,8 @@ func (u *v2Uploader) StartImport(ctx context.Context, f FeedFile, _ string) (*Im
 	}
 	key := v2Key(f)
 	what := "create v2 " + f.Kind.V2FeedType() + " import"
-	var resp *stripe.APIResponse
-	err = withRetry(ctx, u.c.log, u.opt, what, func() error {
-		var err error
-		resp, err = u.c.rawAPI().RawRequest(http.MethodPost, "/v2/commerce/product_catalog/imports", string(content), u.params(ctx, key))
-		return err
+	resp, err := rawWithRetry(ctx, u.c.log, u.opt, what, func() (*stripe.APIResponse, error) {
+		return u.c.rawAPI().RawRequest(http.MethodPost, "/v2/commerce/product_catalog/imports", string(content), u.params(ctx, key))
 	})
 	if err != nil {
 		return nil, err
@@ -168,12 +165,9 @@ func (u *v2Uploader) Retrieve(ctx context.Context, id string) (*Import, error) {
 	if id == "" {
 		return nil, errors.New("retrieve v2 import: empty id")
 	}
-	var resp *stripe.APIResponse
 	what := "retrieve v2 import " + id
-	err := withRetry(ctx, u.c.log, u.opt, what, func() error {
-		var err error
-		resp, err = u.c.rawAPI().RawRequest(http.MethodGet, "/v2/commerce/product_catalog/imports/"+url.PathEscape(id), "", u.params(ctx, ""))
-		return err
+	resp, err := rawWithRetry(ctx, u.c.log, u.opt, what, func() (*stripe.APIResponse, error) {
+		return u.c.rawAPI().RawRequest(http.MethodGet, "/v2/commerce/product_catalog/imports/"+url.PathEscape(id), "", u.params(ctx, ""))
 	})
 	if err != nil {
 		return nil, err
