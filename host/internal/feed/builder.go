@@ -24,6 +24,13 @@ type Options struct {
 	Columns      []string // output header; default Columns(kind)
 	MaxPartBytes int64    // roll to a new part before a part would exceed this; 0 = one part
 	Comma        rune     // ',' (default) or '\t' for TSV
+	// TempDir receives the duplicate-id set's spilled runs once it
+	// outgrows DuplicateBudget ("" = the system temp dir). The files are
+	// unlinked as they are created (removed by Close where the OS cannot).
+	TempDir string
+	// DuplicateBudget is the memory, in bytes, of the duplicate-id set's
+	// in-memory table (0 = idset.DefaultBudget, 4 MiB: 131,072 ids).
+	DuplicateBudget int
 }
 
 // Stats summarises a build.
@@ -111,7 +118,7 @@ func NewBuilder(k Kind, open func(part int) (io.WriteCloser, error), errs io.Wri
 		return nil, fmt.Errorf("feed builder: MaxPartBytes %d leaves no room for a row after the %d-byte header", b.max, len(b.header))
 	}
 	b.errw = errs
-	b.files = NewFileCheck(s)
+	b.files = NewFileCheck(s, opt.TempDir, opt.DuplicateBudget)
 	b.plain = make([]bool, len(s.header))
 	for i, c := range s.colAt {
 		b.plain[i] = c != noCol && colDefs[c].plain
@@ -159,7 +166,12 @@ func (b *Builder) Add(r Record) (valid bool, err error) {
 		b.probs, _ = b.schema.check(row, b.probs[:0], &b.memo)
 	}
 	if len(b.probs) == 0 {
-		b.probs = b.files.Check(row, b.stats.Rows, b.probs)
+		var err error
+		if b.probs, err = b.files.Check(row, b.stats.Rows, b.probs); err != nil {
+			b.stats.Rows--
+			b.err = err
+			return false, err
+		}
 	}
 	if len(b.probs) > 0 {
 		for i := range b.probs {
@@ -409,6 +421,9 @@ func (b *Builder) Close() (Stats, error) {
 		if err := b.errs.Flush(); err != nil && b.err == nil {
 			b.err = fmt.Errorf("write error report: %w", err)
 		}
+	}
+	if err := b.files.Close(); err != nil && b.err == nil {
+		b.err = fmt.Errorf("duplicate-id check: %w", err)
 	}
 	return b.stats, b.err
 }

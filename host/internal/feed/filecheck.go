@@ -3,6 +3,8 @@ package feed
 import (
 	"fmt"
 	"hash/maphash"
+
+	"github.com/acs-connector/acs-connector/internal/idset"
 )
 
 // FileCheck finds problems that need more than one row. Today that is a
@@ -12,77 +14,44 @@ import (
 //
 // Call Check only for rows that Schema.Check found valid; a row is recorded
 // only when Check returns no new problem, so a rejected row never makes a
-// later, valid one a duplicate. Ids are kept as 64-bit hashes (12 bytes per
-// id instead of the string); the chance that two different ids collide in a
-// feed of a million rows is below 10⁻⁷.
+// later, valid one a duplicate. Ids are kept as 64-bit hashes; the chance
+// that two different ids collide in a feed of a million rows is below 10⁻⁷.
+// The set has a fixed memory budget and spills to temp files beyond it
+// (idset), so a catalog of millions of ids costs no more memory than one of
+// a hundred thousand. Close removes those files.
 type FileCheck struct {
 	idx  int
 	seed maphash.Seed
-	ids  hashSet
+	ids  *idset.Set
 }
 
-// NewFileCheck returns a FileCheck for rows of schema s.
-func NewFileCheck(s *Schema) *FileCheck {
-	return &FileCheck{idx: s.pos[cID], seed: maphash.MakeSeed()}
+// NewFileCheck returns a FileCheck for rows of schema s. Spilled ids go to
+// temp files in dir ("" = the system temp dir); budget is the memory of
+// the in-memory part (0 = idset.DefaultBudget).
+func NewFileCheck(s *Schema, dir string, budget int) *FileCheck {
+	return &FileCheck{idx: s.pos[cID], seed: maphash.MakeSeed(), ids: idset.New(dir, budget)}
 }
 
 // Check appends cross-row problems of row (data row number rowNum) to dst.
-func (f *FileCheck) Check(row []string, rowNum int, dst []Problem) []Problem {
+// err is an I/O failure of the spilled id set; the check cannot go on
+// after one.
+func (f *FileCheck) Check(row []string, rowNum int, dst []Problem) ([]Problem, error) {
 	if f.idx < 0 || f.idx >= len(row) {
-		return dst
+		return dst, nil
 	}
 	id := trim(row[f.idx])
 	if id == "" {
-		return dst
+		return dst, nil
 	}
-	if first, dup := f.ids.insert(maphash.String(f.seed, id), rowNum); dup {
-		return append(dst, Problem{Row: rowNum, Column: "id", Message: fmt.Sprintf("duplicate id %s, first used in row %d", quote(id), first)})
+	first, dup, err := f.ids.Insert(maphash.String(f.seed, id), rowNum)
+	if err != nil {
+		return dst, fmt.Errorf("duplicate-id check at row %d: %w", rowNum, err)
 	}
-	return dst
+	if dup {
+		return append(dst, Problem{Row: rowNum, Column: "id", Message: fmt.Sprintf("duplicate id %s, first used in row %d", quote(id), first)}), nil
+	}
+	return dst, nil
 }
 
-// hashSet is an open-addressing set of 64-bit hashes with the row that
-// inserted each. One probe usually settles an insert, which matters when a
-// 100,000-row feed no longer fits the CPU caches.
-type hashSet struct {
-	keys []uint64 // 0 = empty slot
-	rows []int32
-	n    int
-}
-
-func (s *hashSet) insert(h uint64, row int) (first int, dup bool) {
-	if h == 0 {
-		h = 1
-	}
-	if 2*(s.n+1) > len(s.keys) {
-		s.grow()
-	}
-	mask := uint64(len(s.keys) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		switch s.keys[i] {
-		case 0:
-			s.keys[i], s.rows[i] = h, int32(min(row, 1<<31-1))
-			s.n++
-			return 0, false
-		case h:
-			return int(s.rows[i]), true
-		}
-	}
-}
-
-func (s *hashSet) grow() {
-	old, oldRows := s.keys, s.rows
-	size := max(1024, 2*len(old))
-	s.keys, s.rows = make([]uint64, size), make([]int32, size)
-	mask := uint64(size - 1)
-	for j, h := range old {
-		if h == 0 {
-			continue
-		}
-		i := h & mask
-		for s.keys[i] != 0 {
-			i = (i + 1) & mask
-		}
-		s.keys[i], s.rows[i] = h, oldRows[j]
-	}
-}
+// Close removes the temp files of the id set.
+func (f *FileCheck) Close() error { return f.ids.Close() }

@@ -80,7 +80,8 @@ func ValidateFile(r io.Reader, k Kind) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	fc := NewFileCheck(s)
+	fc := NewFileCheck(s, "", 0)
+	defer fc.Close()
 	var probs []Problem
 	var m memo
 	for {
@@ -102,7 +103,9 @@ func ValidateFile(r io.Reader, k Kind) (Report, error) {
 		rep.Rows++
 		probs, _ = s.check(row, probs[:0], &m)
 		if len(probs) == 0 {
-			probs = fc.Check(row, rep.Rows, probs)
+			if probs, err = fc.Check(row, rep.Rows, probs); err != nil {
+				return rep, err
+			}
 		}
 		if len(probs) == 0 {
 			continue

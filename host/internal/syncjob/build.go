@@ -249,7 +249,14 @@ func (b *build) newBuilder(cols []string) error {
 	if b.header == nil {
 		b.header = feed.Columns(b.kind)
 	}
-	fb, err := feed.NewBuilder(b.kind, b.openPart, errw, feed.Options{Columns: b.header, MaxPartBytes: b.maxPart})
+	// The duplicate-id set spills beside the feed it checks: a directory
+	// the run can write, on the disk that holds the feed anyway.
+	tmp := b.dir
+	if b.single != "" {
+		tmp = filepath.Dir(b.single)
+	}
+	fb, err := feed.NewBuilder(b.kind, b.openPart, errw, feed.Options{Columns: b.header, MaxPartBytes: b.maxPart,
+		TempDir: tmp, DuplicateBudget: b.r.opt.DuplicateBudget})
 	if err != nil {
 		return fmt.Errorf("plugin %s: %w", b.source, err)
 	}

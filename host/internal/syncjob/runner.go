@@ -88,6 +88,9 @@ type Options struct {
 	MaxPartBytes int64
 	// BatchSize is the batch size asked of plugins (DefaultBatchSize).
 	BatchSize int
+	// DuplicateBudget is the memory of a feed's duplicate-id set before it
+	// spills to the job's directory (0 = feed's default; tests force spills).
+	DuplicateBudget int
 	// PollInterval is how often a run polls earlier uploads it waits for
 	// (default 2s).
 	PollInterval time.Duration

@@ -604,6 +604,32 @@ func TestExport(t *testing.T) {
 	}
 }
 
+// TestExportSpilledDuplicateCheck exports more ids than a tiny duplicate-id
+// budget holds, so the host's set spills to the output's directory: every
+// row arrives, and no temp file is left there.
+func TestExportSpilledDuplicateCheck(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.r.opt.DuplicateBudget = 1024 * 16 // a spill every 512 ids
+	rows := make([]string, 0, 3000)
+	for i := range 3000 {
+		rows = append(rows, product("P"+itoa(1000+i), 1, "1.00"))
+	}
+	e.writeData("products.csv", products(rows...))
+	dir := t.TempDir()
+	out := filepath.Join(dir, "feed.csv")
+	stats, err := e.r.Export(bg, job(config.JobCatalog), out, filepath.Join(dir, "errors.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Rows != 3000 || stats.Valid != 3000 {
+		t.Fatalf("stats: %+v", stats)
+	}
+	es, _ := os.ReadDir(dir)
+	if len(es) != 1 || es[0].Name() != "feed.csv" {
+		t.Errorf("output directory holds %v, want feed.csv alone", es)
+	}
+}
+
 func TestSummary(t *testing.T) {
 	r := Result{Kind: "inventory", Read: 10, Unchanged: 7, Sent: 3, Parts: 1, Bytes: 2048, Imports: []string{"impset_1"}}
 	if got := r.Summary(); got != "inventory feed: 10 read, 7 unchanged; 3 rows uploaded in 1 part(s), 2.0 KiB, import impset_1" {

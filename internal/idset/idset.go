@@ -1,0 +1,415 @@
+// Package idset is an exact set of 64-bit id hashes, each remembered with
+// the row that first used it, whose memory does not grow with the number of
+// ids. The feed builder in the host and the csvdir plugin both use it to
+// find duplicate ids in catalogs of millions of rows; it lives outside
+// host/internal so that plugins can import it too.
+//
+// Layout, an LSM tree in miniature: recent ids live in an open-addressing
+// table of a fixed size. When the table is half full its entries are sorted
+// and written to a temp file (a run), and the table starts over. Each run
+// keeps in memory a Bloom filter (about 1.5 bytes an id) and the first hash
+// of every 6 KiB block, so a lookup costs one cache line per run for an id
+// that is new (nearly every id) and one block read from the page cache for
+// the rare Bloom hit. Runs of the same size are merged once there are
+// fanIn of them, so the number of runs grows with the logarithm of the
+// catalog.
+//
+// Answers are exact for the hashes: a hash reported as present was inserted
+// before, with that row. Callers that hash strings (maphash) accept a 64-bit
+// collision, below 10⁻⁷ for a feed of a million ids.
+package idset
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/bits"
+	"os"
+	"sort"
+)
+
+// DefaultBudget is the memory of the in-memory table: 2^18 slots of 16
+// bytes. It holds 131,072 ids before the first spill, so catalogs of that
+// size never touch the disk, and bigger ones cost no more than this plus
+// the Bloom filters.
+const DefaultBudget = 4 << 20
+
+const (
+	entrySize   = 12  // hash (8) + row (4), little endian
+	blockLen    = 512 // entries per block, the unit of a lookup's read
+	blockBytes  = blockLen * entrySize
+	bitsPerID   = 12 // Bloom filter: ~0.5% false positives with blocks of 512 bits
+	bloomProbes = 6
+	fanIn       = 4 // runs of one level merged into one of the next
+	minSlots    = 1024
+	maxRow      = 1<<31 - 1
+)
+
+// Set is not safe for concurrent use. Close it to release its temp files.
+type Set struct {
+	dir      string
+	maxSlots int
+	tab      []entry // open addressing; h == 0 is an empty slot
+	shift    uint    // 64 - log2(len(tab)): a hash's home slot is its top bits
+	n        int
+	runs     []*run
+	block    []byte // read buffer for one block
+	err      error  // sticky: a set that failed to spill cannot answer exactly
+}
+
+type entry struct {
+	h   uint64
+	row uint32
+}
+
+// New returns a Set that spills to temp files in dir ("" = os.TempDir())
+// once its table would exceed budget bytes (0 = DefaultBudget). The table
+// starts small and grows to the budget, so small sets stay small.
+func New(dir string, budget int) *Set {
+	if budget <= 0 {
+		budget = DefaultBudget
+	}
+	slots := minSlots
+	for slots*2*16 <= budget {
+		slots *= 2
+	}
+	return &Set{dir: dir, maxSlots: slots}
+}
+
+// Len returns the number of ids in the set.
+func (s *Set) Len() int {
+	n := s.n
+	for _, r := range s.runs {
+		n += r.n
+	}
+	return n
+}
+
+// Runs returns the number of spilled runs (for tests and diagnostics).
+func (s *Set) Runs() int { return len(s.runs) }
+
+// Insert adds hash h, first used in row, unless it is already in the set;
+// then it returns the row that inserted it and dup = true. Rows are kept
+// as 31-bit numbers (larger ones are clamped). err reports a temp file that
+// could not be written or read; the set is unusable after one.
+func (s *Set) Insert(h uint64, row int) (first int, dup bool, err error) {
+	if s.err != nil {
+		return 0, false, s.err
+	}
+	if h == 0 {
+		h = 1 // 0 marks an empty slot
+	}
+	if 2*(s.n+1) > len(s.tab) {
+		if len(s.tab) < s.maxSlots {
+			s.grow()
+		} else if err := s.spill(); err != nil {
+			s.err = err
+			return 0, false, err
+		}
+	}
+	mask := uint64(len(s.tab) - 1)
+	i := h >> s.shift
+	for ; s.tab[i].h != 0; i = (i + 1) & mask {
+		if s.tab[i].h == h {
+			return int(s.tab[i].row), true, nil
+		}
+	}
+	for _, r := range s.runs {
+		row, ok, err := r.lookup(h, &s.block)
+		if err != nil {
+			s.err = err
+			return 0, false, err
+		}
+		if ok {
+			return row, true, nil
+		}
+	}
+	s.tab[i] = entry{h: h, row: uint32(min(max(row, 0), maxRow))}
+	s.n++
+	return 0, false, nil
+}
+
+func (s *Set) grow() {
+	old := s.tab
+	s.tab = make([]entry, max(minSlots, 2*len(old)))
+	s.shift = uint(64 - bits.TrailingZeros(uint(len(s.tab))))
+	mask := uint64(len(s.tab) - 1)
+	for _, e := range old {
+		if e.h == 0 {
+			continue
+		}
+		i := e.h >> s.shift
+		for s.tab[i].h != 0 {
+			i = (i + 1) & mask
+		}
+		s.tab[i] = e
+	}
+}
+
+// spill writes the table as a sorted run and empties it, then merges runs
+// while fanIn of them share a level.
+func (s *Set) spill() error {
+	es := s.sorted()
+	r, err := s.writeRun(len(es), 0, func(emit func(entry) error) error {
+		for _, e := range es {
+			if err := emit(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	clear(s.tab)
+	s.n = 0
+	if err != nil {
+		return err
+	}
+	s.runs = append(s.runs, r)
+	for {
+		k := len(s.runs)
+		lvl := s.runs[k-1].level
+		j := k - 1
+		for j > 0 && s.runs[j-1].level == lvl {
+			j--
+		}
+		if k-j < fanIn {
+			return nil
+		}
+		if err := s.merge(j); err != nil {
+			return err
+		}
+	}
+}
+
+// sorted compacts the table's entries to its front in ascending hash order.
+// A slot's home is the hash's top bits, so the table is in hash order
+// already except within a cluster of collisions and for the few entries
+// that wrapped from the end to the start: an insertion sort after moving
+// those to the back is linear, where a general sort cost half of a spill.
+func (s *Set) sorted() []entry {
+	firstEmpty := 0
+	for firstEmpty < len(s.tab) && s.tab[firstEmpty].h != 0 {
+		firstEmpty++
+	}
+	var wrapped []entry
+	es := s.tab[:0]
+	for i, e := range s.tab {
+		if e.h == 0 {
+			continue
+		}
+		if i < firstEmpty && int(e.h>>s.shift) > i {
+			wrapped = append(wrapped, e)
+			continue
+		}
+		es = append(es, e) // in place: the write index never passes the read index
+	}
+	es = append(es, wrapped...)
+	for i := 1; i < len(es); i++ {
+		e := es[i]
+		j := i
+		for j > 0 && es[j-1].h > e.h {
+			es[j] = es[j-1]
+			j--
+		}
+		es[j] = e
+	}
+	return es
+}
+
+// merge replaces runs[from:] (one level) by their merge at the next level.
+// No hash is in two runs (Insert looks in all of them first), so this is a
+// plain merge of sorted files.
+func (s *Set) merge(from int) error {
+	ins := s.runs[from:]
+	total := 0
+	heads := make([]entry, len(ins))
+	rds := make([]*bufio.Reader, len(ins))
+	live := make([]bool, len(ins))
+	var rec [entrySize]byte
+	next := func(i int) error {
+		if _, err := io.ReadFull(rds[i], rec[:]); err != nil {
+			if err == io.EOF {
+				live[i] = false
+				return nil
+			}
+			return fmt.Errorf("duplicate-id set: read spilled run: %w", err)
+		}
+		heads[i] = decode(rec[:])
+		return nil
+	}
+	for i, r := range ins {
+		total += r.n
+		rds[i] = bufio.NewReaderSize(io.NewSectionReader(r.f, 0, int64(r.n)*entrySize), 16<<10)
+		live[i] = true
+		if err := next(i); err != nil {
+			return err
+		}
+	}
+	out, err := s.writeRun(total, ins[0].level+1, func(emit func(entry) error) error {
+		for {
+			m := -1
+			for i := range ins {
+				if live[i] && (m < 0 || heads[i].h < heads[m].h) {
+					m = i
+				}
+			}
+			if m < 0 {
+				return nil
+			}
+			if err := emit(heads[m]); err != nil {
+				return err
+			}
+			if err := next(m); err != nil {
+				return err
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range ins {
+		r.close()
+	}
+	s.runs = append(s.runs[:from], out)
+	return nil
+}
+
+// writeRun creates a run of n entries, in ascending hash order, from fill.
+func (s *Set) writeRun(n, level int, fill func(emit func(entry) error) error) (*run, error) {
+	f, err := os.CreateTemp(s.dir, "acs-idset-*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("duplicate-id set: spill to disk: %w", err)
+	}
+	r := &run{f: f, path: f.Name(), level: level, bloom: newBloom(n), fence: make([]uint64, 0, (n+blockLen-1)/blockLen)}
+	// Unlinked at once where the OS allows it, so the file disappears
+	// whatever happens to the process; elsewhere close removes it.
+	if os.Remove(r.path) == nil {
+		r.path = ""
+	}
+	w := bufio.NewWriterSize(f, 64<<10)
+	var rec [entrySize]byte
+	err = fill(func(e entry) error {
+		if r.n%blockLen == 0 {
+			r.fence = append(r.fence, e.h)
+		}
+		r.bloom.add(e.h)
+		binary.LittleEndian.PutUint64(rec[:8], e.h)
+		binary.LittleEndian.PutUint32(rec[8:], e.row)
+		r.n++
+		_, err := w.Write(rec[:])
+		return err
+	})
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil && r.n != n {
+		err = fmt.Errorf("wrote %d entries, want %d", r.n, n)
+	}
+	if err != nil {
+		r.close()
+		return nil, fmt.Errorf("duplicate-id set: spill to disk: %w", err)
+	}
+	return r, nil
+}
+
+// Close removes the temp files. The set is empty and unusable afterwards.
+func (s *Set) Close() error {
+	var errs []error
+	for _, r := range s.runs {
+		errs = append(errs, r.close())
+	}
+	s.runs, s.tab, s.n = nil, nil, 0
+	if s.err == nil {
+		s.err = errors.New("duplicate-id set: closed")
+	}
+	return errors.Join(errs...)
+}
+
+// run is one sorted temp file of entries.
+type run struct {
+	f     *os.File
+	path  string // set while the file still has a name to remove
+	n     int
+	level int
+	fence []uint64 // first hash of each block
+	bloom bloom
+}
+
+func (r *run) lookup(h uint64, buf *[]byte) (row int, ok bool, err error) {
+	if !r.bloom.has(h) {
+		return 0, false, nil
+	}
+	b := sort.Search(len(r.fence), func(i int) bool { return r.fence[i] > h }) - 1
+	if b < 0 {
+		return 0, false, nil
+	}
+	cnt := min(blockLen, r.n-b*blockLen)
+	if cap(*buf) < blockBytes {
+		*buf = make([]byte, blockBytes)
+	}
+	blk := (*buf)[:cnt*entrySize]
+	if _, err := r.f.ReadAt(blk, int64(b)*blockBytes); err != nil {
+		return 0, false, fmt.Errorf("duplicate-id set: read spilled run: %w", err)
+	}
+	i := sort.Search(cnt, func(i int) bool { return binary.LittleEndian.Uint64(blk[i*entrySize:]) >= h })
+	if i < cnt {
+		if e := decode(blk[i*entrySize:]); e.h == h {
+			return int(e.row), true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+func (r *run) close() error {
+	err := r.f.Close()
+	if r.path != "" {
+		if rerr := os.Remove(r.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			err = errors.Join(err, rerr)
+		}
+		r.path = ""
+	}
+	return err
+}
+
+func decode(b []byte) entry {
+	return entry{h: binary.LittleEndian.Uint64(b), row: binary.LittleEndian.Uint32(b[8:])}
+}
+
+// bloom is a blocked Bloom filter: every probe of one key falls in the same
+// 512-bit block, so a negative answer costs one cache line.
+type bloom []uint64
+
+func newBloom(n int) bloom {
+	blocks := max(1, (n*bitsPerID+511)/512)
+	return make(bloom, blocks*8)
+}
+
+func (b bloom) pos(h uint64) (blk []uint64, g uint64) {
+	nb := uint64(len(b) / 8)
+	hi, _ := bits.Mul64(h, nb) // h spread over [0, nb) without a division
+	// The bit positions come from a second mix of h, so they do not
+	// correlate with the block choice (which uses h's high bits).
+	return b[hi*8 : hi*8+8], h * 0x9E3779B97F4A7C15
+}
+
+func (b bloom) add(h uint64) {
+	blk, g := b.pos(h)
+	for range bloomProbes {
+		p := g >> 55 // 9 bits: 0..511
+		blk[p>>6] |= 1 << (p & 63)
+		g = bits.RotateLeft64(g, 9)
+	}
+}
+
+func (b bloom) has(h uint64) bool {
+	blk, g := b.pos(h)
+	for range bloomProbes {
+		p := g >> 55
+		if blk[p>>6]&(1<<(p&63)) == 0 {
+			return false
+		}
+		g = bits.RotateLeft64(g, 9)
+	}
+	return true
+}
