@@ -17,10 +17,15 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/acs-connector/acs-connector/internal/idset"
 	"github.com/acs-connector/acs-connector/sdk"
 )
 
 const readBufferSize = 256 << 10
+
+// dupBudget is the memory of a read's duplicate-id set before it spills
+// (idset.DefaultBudget); tests lower it to force spills.
+var dupBudget = 0
 
 // csvFile is an open source file positioned after its header.
 type csvFile struct {
@@ -119,8 +124,8 @@ type readSpec struct {
 }
 
 // stream sends the rows of spec's file as records. Memory stays flat: one
-// reused row buffer, and an 8-byte hash plus a line number per id for
-// duplicate detection.
+// reused row buffer, and a duplicate-id set with a fixed budget that spills
+// to the temp dir (TMPDIR) beyond 131,072 ids.
 func (s *settings) stream(ctx context.Context, req *sdk.ReadRequest, w *sdk.RecordWriter, spec readSpec) error {
 	c, err := openCSV(spec.path, s.comma)
 	if err != nil {
@@ -151,10 +156,11 @@ func (s *settings) stream(ctx context.Context, req *sdk.ReadRequest, w *sdk.Reco
 		vals     = make([]string, len(p.outs))
 		originB  = make([]byte, 0, len(c.name)+12)
 		seed     = maphash.MakeSeed()
-		seen     lineSet
+		seen     = idset.New("", dupBudget)
 		rows     int
 		rejected int
 	)
+	defer seen.Close()
 	originB = append(originB, c.name...)
 	originB = append(originB, ':')
 	prefix := len(originB)
@@ -264,7 +270,11 @@ func (s *settings) stream(ctx context.Context, req *sdk.ReadRequest, w *sdk.Reco
 			continue
 		}
 		h := maphash.String(seed, id)
-		if first, dup := seen.insert(h, line); dup {
+		first, dup, err := seen.Insert(h, line)
+		if err != nil {
+			return fmt.Errorf("read %s: %s line %d: %w", spec.kind, c.name, line, err)
+		}
+		if dup {
 			if err := reject(line, sdk.FieldID, fmt.Sprintf("duplicate id %q, first used at %s:%d", id, c.name, first), rec); err != nil {
 				return err
 			}
@@ -303,51 +313,4 @@ func exists(path string) (bool, error) {
 		return false, nil
 	}
 	return false, err
-}
-
-// lineSet is an open-addressing set of 64-bit id hashes with the line that
-// first used each: 12 bytes a slot at most half full, about a third of what
-// a Go map costs per id, which is most of the plugin's memory on a
-// million-row file.
-type lineSet struct {
-	keys  []uint64 // 0 = empty slot
-	lines []int32
-	n     int
-}
-
-func (s *lineSet) insert(h uint64, line int) (first int, dup bool) {
-	if h == 0 {
-		h = 1
-	}
-	if 2*(s.n+1) > len(s.keys) {
-		s.grow()
-	}
-	mask := uint64(len(s.keys) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		switch s.keys[i] {
-		case 0:
-			s.keys[i], s.lines[i] = h, int32(min(line, 1<<31-1))
-			s.n++
-			return 0, false
-		case h:
-			return int(s.lines[i]), true
-		}
-	}
-}
-
-func (s *lineSet) grow() {
-	oldKeys, oldLines := s.keys, s.lines
-	size := max(1024, 2*len(oldKeys))
-	s.keys, s.lines = make([]uint64, size), make([]int32, size)
-	mask := uint64(size - 1)
-	for j, h := range oldKeys {
-		if h == 0 {
-			continue
-		}
-		i := h & mask
-		for s.keys[i] != 0 {
-			i = (i + 1) & mask
-		}
-		s.keys[i], s.lines[i] = h, oldLines[j]
-	}
 }

@@ -293,6 +293,60 @@ func TestBadRowsStillFlow(t *testing.T) {
 	}
 }
 
+// TestDuplicatesAcrossSpills reads a file with more ids than a tiny
+// duplicate-id budget holds: duplicates of ids long since spilled (and
+// merged) are still rejected, with the line of the first use, and no unique
+// row is lost.
+func TestDuplicatesAcrossSpills(t *testing.T) {
+	old := dupBudget
+	dupBudget = 1024 * 16 // a spill every 512 ids
+	defer func() { dupBudget = old }()
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("id,title,price\n")
+	line := 1
+	firstLine := map[string]int{}
+	wantDup := map[string]string{} // origin -> message
+	const n = 5000
+	for i := range n {
+		id := fmt.Sprintf("SKU-%05d", i)
+		line++
+		fmt.Fprintf(&b, "%s,Product %d,1.00\n", id, i)
+		firstLine[id] = line
+		if i%700 == 699 {
+			for _, again := range []string{fmt.Sprintf("SKU-%05d", i/9), fmt.Sprintf("SKU-%05d", i-2)} {
+				line++
+				fmt.Fprintf(&b, "%s,Again,2.00\n", again)
+				wantDup[fmt.Sprintf("products.csv:%d", line)] = fmt.Sprintf("duplicate id %q, first used at products.csv:%d", again, firstLine[again])
+			}
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "products.csv"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := start(t, map[string]any{"dir": dir})
+	res, err := c.Read(ctx, sdktest.Catalog, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := byID(res.Records); len(res.Records) != n || len(got) != n {
+		t.Errorf("%d records (%d ids), want %d", len(res.Records), len(got), n)
+	}
+	if len(res.Rejects) != len(wantDup) {
+		t.Errorf("%d rejects, want %d", len(res.Rejects), len(wantDup))
+	}
+	for _, r := range res.Rejects {
+		if msg, ok := wantDup[r.Origin]; !ok || r.Field != sdk.FieldID || r.Message != msg {
+			t.Errorf("reject %+v; want field id, %q", r, msg)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "acs-idset-*")); len(left) != 0 {
+		t.Errorf("temp files left behind: %v", left)
+	}
+}
+
 // genProducts writes an n-row products.csv of realistic width (about 440
 // bytes a row) with bare prices, so the money conversion is exercised.
 func genProducts(t testing.TB, path string, n int) {
