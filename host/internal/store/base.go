@@ -265,20 +265,59 @@ func scanHook(sc scanner) (*HookRecord, error) {
 	return &h, nil
 }
 
-func (b *base) BeginHook(ctx context.Context, hookID, kind string, lease time.Duration) (*HookRecord, bool, error) {
-	if hookID == "" {
-		return nil, false, errors.New("store: begin hook: empty hook id")
-	}
-	if lease <= 0 {
-		return nil, false, fmt.Errorf("store: begin hook %s: lease must be positive, got %s", hookID, lease)
-	}
-	ts := now()
-	// Insert, or take over an unfinished hook whose owner's lease ran out.
-	rows, err := b.w.QueryContext(ctx, b.q(`INSERT INTO hooks (id, kind, created_at, lease_until) VALUES (?, ?, ?, ?)
+// The hook records' SQL, shared by the direct path below and the SQLite
+// group commit (hookwriter.go).
+const (
+	sqlBeginHook = `INSERT INTO hooks (id, kind, created_at, lease_until) VALUES (?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET lease_until = excluded.lease_until
 		WHERE hooks.finished_at IS NULL AND hooks.lease_until < ?
-		RETURNING `+hookCols),
-		hookID, kind, b.tv(ts), b.tv(ts.Add(lease)), b.tv(ts))
+		RETURNING ` + hookCols
+	sqlFinishHook = `UPDATE hooks SET response = ?, finished_at = ? WHERE id = ? AND finished_at IS NULL`
+	sqlGetHook    = `SELECT ` + hookCols + ` FROM hooks WHERE id = ?`
+)
+
+// querier runs the hook records' SQL (written with ? placeholders) on a
+// database, a transaction, or prepared statements.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// dbQuerier runs queries on db, rebinding placeholders for the dialect.
+type dbQuerier struct {
+	b  *base
+	db *sql.DB
+}
+
+func (d dbQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return d.db.QueryContext(ctx, d.b.q(query), args...)
+}
+
+func (d dbQuerier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return d.db.ExecContext(ctx, d.b.q(query), args...)
+}
+
+func checkBeginHook(hookID string, lease time.Duration) error {
+	if hookID == "" {
+		return errors.New("store: begin hook: empty hook id")
+	}
+	if lease <= 0 {
+		return fmt.Errorf("store: begin hook %s: lease must be positive, got %s", hookID, lease)
+	}
+	return nil
+}
+
+func (b *base) BeginHook(ctx context.Context, hookID, kind string, lease time.Duration) (*HookRecord, bool, error) {
+	if err := checkBeginHook(hookID, lease); err != nil {
+		return nil, false, err
+	}
+	return b.beginHook(ctx, dbQuerier{b, b.w}, hookID, kind, lease)
+}
+
+func (b *base) beginHook(ctx context.Context, q querier, hookID, kind string, lease time.Duration) (*HookRecord, bool, error) {
+	ts := now()
+	// Insert, or take over an unfinished hook whose owner's lease ran out.
+	rows, err := q.QueryContext(ctx, sqlBeginHook, hookID, kind, b.tv(ts), b.tv(ts.Add(lease)), b.tv(ts))
 	if err != nil {
 		return nil, false, fmt.Errorf("store: begin hook %s: %w", hookID, err)
 	}
@@ -289,7 +328,7 @@ func (b *base) BeginHook(ctx context.Context, hookID, kind string, lease time.Du
 	if rec != nil {
 		return rec, true, nil
 	}
-	existing, err := b.getHook(ctx, b.w, hookID)
+	existing, err := getHook(ctx, q, hookID)
 	if err != nil {
 		return nil, false, fmt.Errorf("store: begin hook %s: %w", hookID, err)
 	}
@@ -297,18 +336,21 @@ func (b *base) BeginHook(ctx context.Context, hookID, kind string, lease time.Du
 }
 
 func (b *base) FinishHook(ctx context.Context, hookID string, response []byte) error {
+	return b.finishHook(ctx, dbQuerier{b, b.w}, hookID, response)
+}
+
+func (b *base) finishHook(ctx context.Context, q querier, hookID string, response []byte) error {
 	if response == nil {
 		response = []byte{}
 	}
-	res, err := b.w.ExecContext(ctx, b.q(`UPDATE hooks SET response = ?, finished_at = ? WHERE id = ? AND finished_at IS NULL`),
-		response, b.tv(now()), hookID)
+	res, err := q.ExecContext(ctx, sqlFinishHook, response, b.tv(now()), hookID)
 	if err != nil {
 		return fmt.Errorf("store: finish hook %s: %w", hookID, err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("store: finish hook %s: %w", hookID, err)
 	} else if n == 0 {
-		if _, err := b.getHook(ctx, b.w, hookID); err != nil {
+		if _, err := getHook(ctx, q, hookID); err != nil {
 			return fmt.Errorf("store: finish hook %s: %w", hookID, err)
 		}
 		// Already finished: the first answer stays.
@@ -317,16 +359,21 @@ func (b *base) FinishHook(ctx context.Context, hookID string, response []byte) e
 }
 
 func (b *base) GetHook(ctx context.Context, hookID string) (*HookRecord, error) {
-	h, err := b.getHook(ctx, b.r, hookID)
+	h, err := getHook(ctx, dbQuerier{b, b.r}, hookID)
 	if err != nil {
 		return nil, fmt.Errorf("store: get hook %s: %w", hookID, err)
 	}
 	return h, nil
 }
 
-func (b *base) getHook(ctx context.Context, db *sql.DB, hookID string) (*HookRecord, error) {
-	h, err := scanHook(db.QueryRowContext(ctx, b.q(`SELECT `+hookCols+` FROM hooks WHERE id = ?`), hookID))
-	if errors.Is(err, sql.ErrNoRows) {
+// getHook returns the record of hookID, ErrNotFound when there is none.
+func getHook(ctx context.Context, q querier, hookID string) (*HookRecord, error) {
+	rows, err := q.QueryContext(ctx, sqlGetHook, hookID)
+	if err != nil {
+		return nil, err
+	}
+	h, err := scanOptional(rows, scanHook)
+	if err == nil && h == nil {
 		return nil, ErrNotFound
 	}
 	return h, err

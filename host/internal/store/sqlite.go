@@ -25,6 +25,7 @@ type sqliteStore struct {
 	base
 	lockID string // identifies the database for process-local tick locks
 	locks  heldLocks
+	hooks  *hookWriter
 }
 
 // sqliteTicks are the tick locks held in this process, keyed by database and
@@ -105,6 +106,12 @@ func openSQLite(ctx context.Context, path string) (*sqliteStore, error) {
 		_ = s.closeDBs()
 		return nil, fmt.Errorf("%w (database %s)", err, path)
 	}
+	hw, err := newHookWriter(ctx, &s.base)
+	if err != nil {
+		_ = s.closeDBs()
+		return nil, fmt.Errorf("%w (database %s)", err, path)
+	}
+	s.hooks = hw
 	return s, nil
 }
 
@@ -183,6 +190,7 @@ func (s *sqliteStore) recordTick(ctx context.Context, job string, tick time.Time
 
 func (s *sqliteStore) Close() error {
 	s.locks.releaseAll()
+	s.hooks.close()
 	return s.closeDBs()
 }
 
