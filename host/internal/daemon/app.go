@@ -78,6 +78,7 @@ func (a *app) buildHooks(cfg *config.Config) http.Handler {
 		AllowedCountries: cfg.Hooks.AllowedCountries,
 		MaxOrderAmount:   cfg.Hooks.MaxOrderAmount,
 		Metrics:          a.d.metrics,
+		Pending:          &a.d.bg,
 		Logger:           a.d.log.With("component", "hooks"),
 	})
 }

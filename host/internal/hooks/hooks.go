@@ -84,6 +84,11 @@ type Options struct {
 	MaxOrderAmount int64
 	// Tolerance is the maximum signature age (default 300s).
 	Tolerance time.Duration
+	// Pending, when set, tracks answers still being stored after their
+	// request returned; wait on it before closing Store. When nil, the
+	// handler returns only once the answer is stored, and the next request
+	// on that connection waits for it.
+	Pending *sync.WaitGroup
 	Metrics   *metrics.Metrics
 	Logger    *slog.Logger
 }
@@ -252,8 +257,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ans, replayed, conflict, store := h.answerOnce(ctx, env.ID, env.Type, compute, fallback)
 	// The answer is stored after it is sent (flushed), so storing never
-	// eats into Stripe's budget; retries meanwhile wait for it.
-	defer store()
+	// eats into Stripe's budget; retries meanwhile wait for it (on this
+	// host through the in-flight map, elsewhere through the lease).
+	if p := h.opt.Pending; p != nil {
+		p.Add(1)
+		defer func() {
+			go func() {
+				defer p.Done()
+				store()
+			}()
+		}()
+	} else {
+		defer store()
+	}
 	if conflict != "" {
 		fail(http.StatusBadRequest, "id_reused", env.ID, "id", conflict)
 		return

@@ -139,6 +139,7 @@ func run() error {
 			var h http.Handler = bare
 			var st store.Store
 			var ts *timedStore
+			var pending sync.WaitGroup
 			if variant == "hooks" {
 				st, err = store.Open(ctx, "sqlite", filepath.Join(dir, fmt.Sprintf("state-%d.db", round)))
 				if err != nil {
@@ -149,11 +150,12 @@ func run() error {
 				h = hooks.New(hooks.Options{
 					Secret: secret, Plugin: getPlugin, Store: ts, Deadline: hooks.DefaultDeadline, OnFailure: "decline",
 					MaxQuantity: 10, AllowedCountries: []string{"US", "CA"}, MaxOrderAmount: 200000,
-					Metrics: m, Logger: log.With("component", "hooks"),
+					Metrics: m, Pending: &pending, Logger: log.With("component", "hooks"),
 				})
 			}
 			benchutil.Logf(prog, "round %d/%d: %s, %d clients, %s", round, *roundsFlag, variant, *clientsFlag, *durationFlag)
 			res, err := measure(h, variant, round, pluginPid, ts)
+			pending.Wait()
 			if st != nil {
 				st.Close()
 			}
