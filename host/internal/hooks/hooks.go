@@ -89,8 +89,8 @@ type Options struct {
 	// handler returns only once the answer is stored, and the next request
 	// on that connection waits for it.
 	Pending *sync.WaitGroup
-	Metrics   *metrics.Metrics
-	Logger    *slog.Logger
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
 }
 
 type handler struct {

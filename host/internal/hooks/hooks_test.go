@@ -411,3 +411,29 @@ func TestFormatAmount(t *testing.T) {
 		}
 	}
 }
+
+// With Pending, the answer is stored after the request returns; a retry
+// right behind it still gets the same answer without a second plugin call,
+// and Pending covers the write.
+func TestAnswerStoredAfterReturn(t *testing.T) {
+	p, cnt := startPlugin(t, "testplugin", map[string]any{}, 100*time.Millisecond)
+	st := openStore(t)
+	var pending sync.WaitGroup
+	h := New(Options{Secret: hookSecret, Plugin: pluginFn(p), Store: st, Pending: &pending})
+	for i := range 20 {
+		id := "hook_pending_" + string(rune('a'+i))
+		first := send(h, TypeFinalize, id, finData("MUG", 1))
+		retry := send(h, TypeFinalize, id, finData("MUG", 1))
+		if typ, _ := first.approval(t); typ != "approved" || !bytes.Equal(first.body, retry.body) {
+			t.Fatalf("%s: %s / %s", id, first.body, retry.body)
+		}
+	}
+	if n := cnt.get("CheckAvailability"); n != 20 {
+		t.Fatalf("plugin asked %d times for 20 hooks and their retries", n)
+	}
+	pending.Wait()
+	rec, err := st.GetHook(context.Background(), "hook_pending_a")
+	if err != nil || rec.Response == nil || rec.FinishedAt.IsZero() {
+		t.Fatalf("stored: %+v %v", rec, err)
+	}
+}

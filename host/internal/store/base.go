@@ -274,6 +274,12 @@ const (
 		RETURNING ` + hookCols
 	sqlFinishHook = `UPDATE hooks SET response = ?, finished_at = ? WHERE id = ? AND finished_at IS NULL`
 	sqlGetHook    = `SELECT ` + hookCols + ` FROM hooks WHERE id = ?`
+	// sqlStoreHook writes a whole answered record whose claim was kept
+	// elsewhere (in memory on SQLite); an answer already stored stays.
+	sqlStoreHook = `INSERT INTO hooks (id, kind, response, created_at, finished_at, lease_until) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET response = excluded.response, finished_at = excluded.finished_at
+		WHERE hooks.finished_at IS NULL
+		RETURNING ` + hookCols
 )
 
 // querier runs the hook records' SQL (written with ? placeholders) on a
@@ -356,6 +362,24 @@ func (b *base) finishHook(ctx context.Context, q querier, hookID string, respons
 		// Already finished: the first answer stays.
 	}
 	return nil
+}
+
+// storeHook writes the answer to claim and returns the stored record: this
+// answer, or the one stored first.
+func (b *base) storeHook(ctx context.Context, q querier, claim *HookRecord, response []byte) (*HookRecord, error) {
+	rows, err := q.QueryContext(ctx, sqlStoreHook, claim.ID, claim.Kind, response,
+		b.tv(claim.CreatedAt), b.tv(now()), b.tv(claim.LeaseUntil))
+	if err != nil {
+		return nil, fmt.Errorf("store: finish hook %s: %w", claim.ID, err)
+	}
+	rec, err := scanOptional(rows, scanHook)
+	if err == nil && rec == nil {
+		rec, err = getHook(ctx, q, claim.ID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: finish hook %s: %w", claim.ID, err)
+	}
+	return rec, nil
 }
 
 func (b *base) GetHook(ctx context.Context, hookID string) (*HookRecord, error) {

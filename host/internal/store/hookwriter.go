@@ -10,15 +10,14 @@ import (
 	"time"
 )
 
-// hookWriter commits SQLite hook records in groups. Every approval hook
-// writes twice (BeginHook claims the id, FinishHook stores the answer), and
-// SQLite has one writer: a transaction per write made concurrent hooks
-// queue for the write connection, and parsing the statement again on every
-// call cost more CPU than running it. Here one goroutine takes whatever
-// claims and answers are waiting, runs them with statements prepared once,
-// in one transaction, and commits them together, so a burst of hooks costs
-// one commit instead of one each. Each op has the semantics of its base
-// method (beginHook, finishHook), statement for statement, in arrival order.
+// hookWriter commits SQLite hook answers in groups. SQLite has one writer:
+// a transaction per answer made concurrent hooks queue for the write
+// connection, and parsing the statement again on every call cost more CPU
+// than running it. Here one goroutine takes whatever answers are waiting,
+// runs them with statements prepared once, in one transaction, and commits
+// them together, so a burst of hooks costs one commit instead of one each.
+// Each op has the semantics of its base method (storeHook, finishHook,
+// beginHook), statement for statement, in arrival order.
 type hookWriter struct {
 	b     *base
 	ops   chan *hookOp
@@ -35,6 +34,9 @@ type hookOp struct {
 	id, kind string
 	lease    time.Duration
 	response []byte
+	// claim, for a finish, is the in-memory claim the whole record is
+	// written from (sqlitehooks.go); nil: update a row claimed in the table.
+	claim *HookRecord
 
 	rec     *HookRecord
 	started bool
@@ -61,7 +63,7 @@ func newHookWriter(ctx context.Context, b *base) (*hookWriter, error) {
 		done:  make(chan struct{}),
 		stmts: map[string]*sql.Stmt{},
 	}
-	for _, q := range []string{sqlBeginHook, sqlFinishHook, sqlGetHook} {
+	for _, q := range []string{sqlBeginHook, sqlFinishHook, sqlGetHook, sqlStoreHook} {
 		st, err := b.w.PrepareContext(ctx, b.q(q))
 		if err != nil {
 			w.closeStmts()
@@ -177,6 +179,8 @@ func (w *hookWriter) apply(ctx context.Context, q querier, op *hookOp) (ran bool
 		return false
 	}
 	switch {
+	case op.finish && op.claim != nil:
+		op.rec, op.err = w.b.storeHook(ctx, q, op.claim, op.response)
 	case op.finish:
 		op.err = w.b.finishHook(ctx, q, op.id, op.response)
 	default:
@@ -242,23 +246,4 @@ func (s *stmtQuerier) ExecContext(ctx context.Context, query string, args ...any
 		return nil, err
 	}
 	return st.ExecContext(ctx, args...)
-}
-
-func (s *sqliteStore) BeginHook(ctx context.Context, hookID, kind string, lease time.Duration) (*HookRecord, bool, error) {
-	if err := checkBeginHook(hookID, lease); err != nil {
-		return nil, false, err
-	}
-	op := &hookOp{id: hookID, kind: kind, lease: lease}
-	if err := s.hooks.do(ctx, op); err != nil {
-		return nil, false, fmt.Errorf("store: begin hook %s: %w", hookID, err)
-	}
-	return op.rec, op.started, op.err
-}
-
-func (s *sqliteStore) FinishHook(ctx context.Context, hookID string, response []byte) error {
-	op := &hookOp{finish: true, id: hookID, response: response}
-	if err := s.hooks.do(ctx, op); err != nil {
-		return fmt.Errorf("store: finish hook %s: %w", hookID, err)
-	}
-	return op.err
 }

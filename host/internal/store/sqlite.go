@@ -26,6 +26,10 @@ type sqliteStore struct {
 	lockID string // identifies the database for process-local tick locks
 	locks  heldLocks
 	hooks  *hookWriter
+	claims *hookClaims
+	reads  map[string]*sql.Stmt // prepared on the read pool
+	// closeHooks makes Close idempotent for the hook claims' refcount.
+	closeHooks sync.Once
 }
 
 // sqliteTicks are the tick locks held in this process, keyed by database and
@@ -112,6 +116,14 @@ func openSQLite(ctx context.Context, path string) (*sqliteStore, error) {
 		return nil, fmt.Errorf("%w (database %s)", err, path)
 	}
 	s.hooks = hw
+	get, err := s.r.PrepareContext(ctx, sqlGetHook)
+	if err != nil {
+		hw.close()
+		_ = s.closeDBs()
+		return nil, fmt.Errorf("store: prepare hook statements: %w (database %s)", err, path)
+	}
+	s.reads = map[string]*sql.Stmt{sqlGetHook: get}
+	s.claims = acquireHookClaims(s.lockID)
 	return s, nil
 }
 
@@ -190,7 +202,13 @@ func (s *sqliteStore) recordTick(ctx context.Context, job string, tick time.Time
 
 func (s *sqliteStore) Close() error {
 	s.locks.releaseAll()
-	s.hooks.close()
+	s.closeHooks.Do(func() {
+		s.hooks.close()
+		for _, st := range s.reads {
+			_ = st.Close()
+		}
+		releaseHookClaims(s.lockID, s.claims)
+	})
 	return s.closeDBs()
 }
 
