@@ -3,9 +3,11 @@ package emulator
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -552,5 +554,41 @@ func TestInternalCheckoutAndCatalogEndpoints(t *testing.T) {
 	}
 	if res := post(testKey, `{"Lines":[]}`); res.StatusCode != 400 {
 		t.Fatalf("no lines: %d", res.StatusCode)
+	}
+}
+
+// A burst of events is delivered with at most MaxDeliveries requests in
+// flight, and every event arrives.
+func TestWebhookDeliveriesArePaced(t *testing.T) {
+	h := newHarness(t, Options{MaxDeliveries: 3})
+	var inFlight, peak, got atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+		inFlight.Add(-1)
+		got.Add(1)
+	}))
+	t.Cleanup(srv.Close)
+	h.emu.SetWebhook(srv.URL, "whsec_paced")
+	const n = 40
+	for range n {
+		if _, err := h.emu.CompleteCheckout(sampleCheckout()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "all deliveries", func() bool { return got.Load() >= n })
+	if p := peak.Load(); p > 3 || p < 2 {
+		t.Fatalf("peak deliveries in flight = %d, want 2..3 (MaxDeliveries 3)", p)
+	}
+	for _, d := range h.emu.Deliveries() {
+		if !d.Delivered || d.Attempts != 1 {
+			t.Fatalf("delivery %+v", d)
+		}
 	}
 }

@@ -113,6 +113,10 @@ type Options struct {
 	// 100ms doubling, capped at 2s).
 	WebhookAttempts int
 	WebhookBackoff  func(retry int) time.Duration
+	// MaxDeliveries bounds webhook requests in flight (default 16), as
+	// Stripe paces its deliveries: a burst of thousands of events must not
+	// open a connection each to the endpoint.
+	MaxDeliveries int
 
 	// Now replaces the clock (tests). Default time.Now.
 	Now func() time.Time
@@ -129,6 +133,8 @@ type Emulator struct {
 	wg     sync.WaitGroup // webhook deliveries and the scheduler
 	hc     *http.Client
 	tr     *http.Transport
+	// sending holds a slot per webhook request in flight.
+	sending chan struct{}
 
 	mu       sync.Mutex
 	baseURL  string
@@ -203,7 +209,12 @@ func New(opt Options) *Emulator {
 		opt.Now = time.Now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}
+	if opt.MaxDeliveries <= 0 {
+		opt.MaxDeliveries = 16
+	}
+	// As many idle connections as deliveries in flight, so a burst reuses
+	// them instead of leaving a closed connection per event in TIME_WAIT.
+	tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: opt.MaxDeliveries, IdleConnTimeout: 30 * time.Second}
 	e := &Emulator{
 		opt:       opt,
 		log:       opt.Logger,
@@ -211,6 +222,7 @@ func New(opt Options) *Emulator {
 		cancel:    cancel,
 		tr:        tr,
 		hc:        &http.Client{Transport: tr, Timeout: 10 * time.Second},
+		sending:   make(chan struct{}, opt.MaxDeliveries),
 		objects:   map[string]map[string]any{},
 		files:     map[string]*fileRec{},
 		impsets:   map[string]*importJob{},

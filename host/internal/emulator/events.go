@@ -115,7 +115,13 @@ func (e *Emulator) deliver(ev *eventOut) {
 				case <-t.C:
 				}
 			}
+			select {
+			case e.sending <- struct{}{}:
+			case <-e.ctx.Done():
+				return
+			}
 			status, err := e.post(ev)
+			<-e.sending
 			e.mu.Lock()
 			rec.Attempts = attempt
 			rec.LastStatus = status
