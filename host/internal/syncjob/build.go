@@ -170,7 +170,10 @@ func (b *build) stream(ctx context.Context) error {
 	defer st.Close()
 	done := make(chan struct{})
 	defer close(done)
-	ch := make(chan batchOrErr, 2)
+	// One batch queued is enough to overlap decoding with validation; each
+	// more is another ~2 MiB (the message and its packed copy) held live
+	// and doubled by the GC's headroom.
+	ch := make(chan batchOrErr, 1)
 	go func() {
 		defer close(ch)
 		for {
