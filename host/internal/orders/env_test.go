@@ -77,6 +77,8 @@ type envOptions struct {
 	PluginBackoff time.Duration
 	// SweepLimit is Options.SweepLimit (default: the service's).
 	SweepLimit int
+	// QueueSize is Options.QueueSize (default: the service's).
+	QueueSize int
 }
 
 type env struct {
@@ -168,7 +170,7 @@ func newEnv(t *testing.T, eo envOptions) *env {
 	}
 	e.svc = New(Options{Stripe: e.sc, Store: e.st, Plugin: func() (*pluginmgr.Plugin, bool) { return e.plugin, true },
 		Capture: eo.Capture, CaptureOn: eo.CaptureOn, RefundRejected: eo.RefundRejected, Workers: eo.Workers,
-		RetryInterval: retryEvery, RetryBackoff: 10 * time.Millisecond, SweepLimit: eo.SweepLimit, Logger: log})
+		RetryInterval: retryEvery, RetryBackoff: 10 * time.Millisecond, SweepLimit: eo.SweepLimit, QueueSize: eo.QueueSize, Logger: log})
 	router := webhooks.NewRouter(webhooks.Options{Secret: whSecret, Logger: log})
 	e.svc.RegisterWebhooks(router)
 	mux := http.NewServeMux()

@@ -35,6 +35,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/acs-connector/acs-connector/host/internal/metrics"
@@ -79,6 +80,10 @@ type Options struct {
 
 	// Workers fulfil concurrently (default 4).
 	Workers int
+	// QueueSize is how many received orders wait in memory for a worker
+	// (default 4096). Beyond it they wait in the ledger for a retry pass,
+	// which an overflow starts at once.
+	QueueSize int
 	// Lease is how long a claim lasts (default 2m). A crashed holder's
 	// order is claimed again after it.
 	Lease time.Duration
@@ -114,6 +119,15 @@ type Service struct {
 	log *slog.Logger
 
 	queue chan string
+	// wake starts a retry pass early: the queue overflowed, and the orders
+	// it could not take wait in the ledger.
+	wake chan struct{}
+	// overflowing is set from the first overflow until the pass that
+	// drains the backlog, so a burst logs one warning, not one per order.
+	overflowing atomic.Bool
+	// retryPage is how many orders a retry pass reads at a time (tests
+	// make it small).
+	retryPage int
 	// known holds session ids this process has durably recorded, so
 	// duplicate deliveries and reconciliation skip the database.
 	known *recentSet
@@ -187,8 +201,11 @@ func New(opt Options) *Service {
 	if opt.SweepLimit <= 0 {
 		opt.SweepLimit = 1000
 	}
-	return &Service{opt: opt, st: opt.Store, sc: opt.Stripe, log: opt.Logger, queue: make(chan string, 4096),
-		known: newRecentSet(1 << 16)}
+	if opt.QueueSize <= 0 {
+		opt.QueueSize = 4096
+	}
+	return &Service{opt: opt, st: opt.Store, sc: opt.Stripe, log: opt.Logger, queue: make(chan string, opt.QueueSize), retryPage: retryPage,
+		wake: make(chan struct{}, 1), known: newRecentSet(1 << 16)}
 }
 
 // RegisterWebhooks registers the service's event handlers.
@@ -292,13 +309,24 @@ func (s *Service) initialCapture() string {
 	return store.CaptureCaptured
 }
 
-// enqueue hands a session to the worker without blocking; a full queue is
-// fine, RetryPending picks up whatever is still received.
+// enqueue hands a session to the worker without blocking. The order is in
+// the ledger already, so a full queue loses nothing: the retry pass is
+// woken and takes what is still received, page by page.
 func (s *Service) enqueue(id string) {
 	select {
 	case s.queue <- id:
+		return
 	default:
-		s.log.Warn("fulfilment queue full; the order waits for the next retry pass", "session", id)
+	}
+	s.opt.Metrics.Inc(metrics.OrdersC, "deferred")
+	if !s.overflowing.Swap(true) {
+		s.log.Warn("fulfilment queue full; orders wait in the ledger for a retry pass, starting now", "session", id)
+	} else {
+		s.log.Debug("fulfilment queue full; order left to the retry pass", "session", id)
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -345,6 +373,7 @@ func (s *Service) Start(ctx context.Context) {
 				case <-wctx.Done():
 					return
 				case <-t.C:
+				case <-s.wake:
 				}
 			}
 		}()

@@ -546,3 +546,29 @@ func TestPluginDownSpendsNoAttempt(t *testing.T) {
 		t.Fatalf("after restart: %+v", o)
 	}
 }
+
+// A burst larger than the in-memory queue: the orders it cannot take wait
+// in the ledger, and the overflow starts a retry pass at once that pages
+// through them all (here long before the hourly pass), each pushed once.
+func TestQueueOverflowIsDrainedAtOnce(t *testing.T) {
+	const n = 60
+	e := newEnv(t, envOptions{Workers: 2, QueueSize: 2, RetryInterval: time.Hour, NoStart: true})
+	e.svc.retryPage = 7 // several pages per pass
+	e.svc.Start(context.Background())
+	// The first pass runs at Start; let it find nothing.
+	time.Sleep(100 * time.Millisecond)
+	var ids []string
+	for range n {
+		ids = append(ids, e.checkout(mugOrder(1)))
+	}
+	for _, id := range ids {
+		e.waitOrder(id, store.OrderAccepted)
+	}
+	if got := e.rpc.get("PushOrder"); got != n {
+		t.Fatalf("%d pushes for %d orders", got, n)
+	}
+	warnings := strings.Count(e.logs.String(), "fulfilment queue full")
+	if warnings == 0 || warnings > n/4 {
+		t.Fatalf("%d queue-full warnings for %d orders; want a few (one per overflow episode)", warnings, n)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/acs-connector/acs-connector/host/internal/metrics"
@@ -109,18 +110,28 @@ func (s *Service) watermark(ctx context.Context, now time.Time, lookback time.Du
 // a rejected order's refund or cancellation.
 func (s *Service) RetryPending(ctx context.Context) error {
 	now := time.Now()
-	list, err := s.st.OrdersToRetry(ctx, now, 1000)
-	if err != nil {
-		return fmt.Errorf("retry pending orders: %w", err)
-	}
-	var ids []string
-	for _, o := range list {
-		if o.State == store.OrderFailed && now.Before(o.UpdatedAt.Add(s.backoff(o.Attempts))) {
-			continue
+	// A full page means more may wait behind it (a burst that overflowed
+	// the queue): take the next page at once rather than at the next pass.
+	// Orders failing again stay failed with a later backoff, so each page
+	// makes progress; maxRetryPages bounds a pass regardless.
+	s.overflowing.Store(false)
+	for page := 0; page < maxRetryPages && ctx.Err() == nil; page++ {
+		list, err := s.st.OrdersToRetry(ctx, now, s.retryPage)
+		if err != nil {
+			return fmt.Errorf("retry pending orders: %w", err)
 		}
-		ids = append(ids, o.SessionID)
+		var ids []string
+		for _, o := range list {
+			if o.State == store.OrderFailed && now.Before(o.UpdatedAt.Add(s.backoff(o.Attempts))) {
+				continue
+			}
+			ids = append(ids, o.SessionID)
+		}
+		noPlugin := s.fulfilAll(ctx, ids)
+		if noPlugin || len(list) < s.retryPage || len(ids) == 0 {
+			break
+		}
 	}
-	s.fulfilAll(ctx, ids)
 
 	// Every unsettled order, however old, least recently tried first; rows
 	// updated within RetryBackoff are left to the worker settling them now.
@@ -145,11 +156,20 @@ func (s *Service) RetryPending(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// fulfilAll fulfils ids with Workers at a time.
-func (s *Service) fulfilAll(ctx context.Context, ids []string) {
+const (
+	// retryPage is how many orders a retry pass reads at a time.
+	retryPage = 1000
+	// maxRetryPages bounds one retry pass.
+	maxRetryPages = 100
+)
+
+// fulfilAll fulfils ids with Workers at a time. noPlugin reports that the
+// fulfilment plugin was not running, so the orders are still waiting.
+func (s *Service) fulfilAll(ctx context.Context, ids []string) (noPlugin bool) {
 	if len(ids) == 0 {
-		return
+		return false
 	}
+	var down atomic.Bool
 	sem := make(chan struct{}, s.opt.Workers)
 	var wg sync.WaitGroup
 	var once sync.Once
@@ -164,6 +184,7 @@ func (s *Service) fulfilAll(ctx context.Context, ids []string) {
 			err := s.Fulfil(ctx, id)
 			switch {
 			case errors.Is(err, ErrNoPlugin):
+				down.Store(true)
 				once.Do(func() { s.log.Warn("no fulfilment plugin running; orders wait in the ledger") })
 			case err != nil:
 				s.log.Warn("fulfilment attempt failed; it will be retried", "session", id, "err", err)
@@ -171,4 +192,5 @@ func (s *Service) fulfilAll(ctx context.Context, ids []string) {
 		}()
 	}
 	wg.Wait()
+	return down.Load()
 }

@@ -8,8 +8,8 @@
 // remote from the host, and given to the host as stripe.api_url. The
 // benchmark completes -orders checkouts in it (emulator.CompleteCheckout,
 // from -burst goroutines, as fast as it can), and the emulator delivers each
-// checkout.session.completed webhook to the host at once, each in its own
-// goroutine: a concurrent burst. It retries failed deliveries like Stripe
+// checkout.session.completed webhook to the host at once, up to 16 in
+// flight (emulator.Options.MaxDeliveries): a concurrent burst. It retries failed deliveries like Stripe
 // (see runHost). The clock runs from the first checkout until the ledger has
 // every order accepted (acs_orders_total{event="fulfilled"}) and the outbox
 // holds one file per order. Afterwards the ledger is read back (every order
@@ -82,7 +82,7 @@ type Result struct {
 	OutboxFiles    int     `json:"outbox_files"`                  // files the plugin wrote
 	Pushes         int     `json:"pushes"`                        // PushOrder RPCs made
 	MaxAttempts    int     `json:"max_attempts,omitempty"`        // host: highest ledger attempt count
-	QueueFull      int     `json:"queue_full,omitempty"`          // host: "fulfilment queue full" log lines
+	QueueFull      int     `json:"queue_full,omitempty"`          // host: orders the queue could not take (acs_orders_total{event="deferred"})
 	WebhookRetries int     `json:"webhook_retries,omitempty"`     // host: webhook deliveries repeated (timeout or non-2xx)
 	Undelivered    int     `json:"undelivered,omitempty"`         // host: events the emulator gave up delivering
 	Webhook500s    int     `json:"webhook_500s,omitempty"`        // host: webhook handler failures answered 500
@@ -540,6 +540,7 @@ poll:
 	// Let in-flight work settle before counting what happened exactly once.
 	time.Sleep(500 * time.Millisecond)
 	if m, err := scrape(hc, hostURL); err == nil {
+		res.QueueFull = int(m[`acs_orders_total{event="deferred"}`])
 		for k, v := range m {
 			if strings.HasPrefix(k, "acs_plugin_rpc_duration_seconds_count{") && strings.Contains(k, `method="PushOrder"`) {
 				res.Pushes += int(v)
@@ -554,7 +555,7 @@ poll:
 	}
 	stop()
 	res.OutboxFiles = countOutbox(outbox)
-	res.QueueFull, _, res.Webhook500s, res.NoFile = countLog(logPath)
+	_, res.Webhook500s, res.NoFile = countLog(logPath)
 
 	st, err := store.Open(context.Background(), "sqlite", filepath.Join(dir, "state", "acs.db"))
 	if err != nil {
@@ -689,22 +690,19 @@ func scrape(hc *http.Client, hostURL string) (map[string]float64, error) {
 	return out, sc.Err()
 }
 
-// countLog counts orders the worker queue dropped (left to the retry pass),
-// failed webhook deliveries (timeouts and 500s, as the emulator saw them)
-// and webhook handler failures (500s, as the host saw them).
-func countLog(path string) (queueFull, webhookRetries, handler500s, noFile int) {
+// countLog counts failed webhook deliveries (timeouts and 500s, as the
+// emulator saw them), webhook handler failures (500s, as the host saw them)
+// and file descriptor exhaustion.
+func countLog(path string) (webhookRetries, handler500s, noFile int) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, 0, 0, 0
+		return 0, 0, 0
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.Contains(line, "fulfilment queue full") {
-			queueFull++
-		}
 		if strings.Contains(line, "webhook delivery failed") {
 			webhookRetries++
 		}
@@ -715,7 +713,7 @@ func countLog(path string) (queueFull, webhookRetries, handler500s, noFile int) 
 			noFile++
 		}
 	}
-	return queueFull, webhookRetries, handler500s, noFile
+	return webhookRetries, handler500s, noFile
 }
 
 func tail(path string) string {
