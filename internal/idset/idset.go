@@ -30,11 +30,11 @@ import (
 	"sort"
 )
 
-// DefaultBudget is the memory of the in-memory table: 2^18 slots of 16
+// DefaultBudget is the memory of the in-memory table: 2^18 slots of 12
 // bytes. It holds 131,072 ids before the first spill, so catalogs of that
 // size never touch the disk, and bigger ones cost no more than this plus
 // the Bloom filters.
-const DefaultBudget = 4 << 20
+const DefaultBudget = 3 << 20
 
 const (
 	entrySize   = 12  // hash (8) + row (4), little endian
@@ -51,12 +51,15 @@ const (
 type Set struct {
 	dir      string
 	maxSlots int
-	tab      []entry // open addressing; h == 0 is an empty slot
-	shift    uint    // 64 - log2(len(tab)): a hash's home slot is its top bits
-	n        int
-	runs     []*run
-	block    []byte // read buffer for one block
-	err      error  // sticky: a set that failed to spill cannot answer exactly
+	// The table, open addressing in two arrays (12 bytes a slot, where a
+	// slice of structs would pad to 16); key 0 is an empty slot.
+	keys  []uint64
+	rows  []uint32
+	shift uint // 64 - log2(len(keys)): a hash's home slot is its top bits
+	n     int
+	runs  []*run
+	block []byte // read buffer for one block
+	err   error  // sticky: a set that failed to spill cannot answer exactly
 }
 
 type entry struct {
@@ -72,7 +75,7 @@ func New(dir string, budget int) *Set {
 		budget = DefaultBudget
 	}
 	slots := minSlots
-	for slots*2*16 <= budget {
+	for slots*2*12 <= budget {
 		slots *= 2
 	}
 	return &Set{dir: dir, maxSlots: slots}
@@ -101,19 +104,19 @@ func (s *Set) Insert(h uint64, row int) (first int, dup bool, err error) {
 	if h == 0 {
 		h = 1 // 0 marks an empty slot
 	}
-	if 2*(s.n+1) > len(s.tab) {
-		if len(s.tab) < s.maxSlots {
+	if 2*(s.n+1) > len(s.keys) {
+		if len(s.keys) < s.maxSlots {
 			s.grow()
 		} else if err := s.spill(); err != nil {
 			s.err = err
 			return 0, false, err
 		}
 	}
-	mask := uint64(len(s.tab) - 1)
+	mask := uint64(len(s.keys) - 1)
 	i := h >> s.shift
-	for ; s.tab[i].h != 0; i = (i + 1) & mask {
-		if s.tab[i].h == h {
-			return int(s.tab[i].row), true, nil
+	for ; s.keys[i] != 0; i = (i + 1) & mask {
+		if s.keys[i] == h {
+			return int(s.rows[i]), true, nil
 		}
 	}
 	for _, r := range s.runs {
@@ -126,41 +129,42 @@ func (s *Set) Insert(h uint64, row int) (first int, dup bool, err error) {
 			return row, true, nil
 		}
 	}
-	s.tab[i] = entry{h: h, row: uint32(min(max(row, 0), maxRow))}
+	s.keys[i], s.rows[i] = h, uint32(min(max(row, 0), maxRow))
 	s.n++
 	return 0, false, nil
 }
 
 func (s *Set) grow() {
-	old := s.tab
-	s.tab = make([]entry, max(minSlots, 2*len(old)))
-	s.shift = uint(64 - bits.TrailingZeros(uint(len(s.tab))))
-	mask := uint64(len(s.tab) - 1)
-	for _, e := range old {
-		if e.h == 0 {
+	oldKeys, oldRows := s.keys, s.rows
+	size := max(minSlots, 2*len(oldKeys))
+	s.keys, s.rows = make([]uint64, size), make([]uint32, size)
+	s.shift = uint(64 - bits.TrailingZeros(uint(size)))
+	mask := uint64(size - 1)
+	for j, h := range oldKeys {
+		if h == 0 {
 			continue
 		}
-		i := e.h >> s.shift
-		for s.tab[i].h != 0 {
+		i := h >> s.shift
+		for s.keys[i] != 0 {
 			i = (i + 1) & mask
 		}
-		s.tab[i] = e
+		s.keys[i], s.rows[i] = h, oldRows[j]
 	}
 }
 
 // spill writes the table as a sorted run and empties it, then merges runs
 // while fanIn of them share a level.
 func (s *Set) spill() error {
-	es := s.sorted()
-	r, err := s.writeRun(len(es), 0, func(emit func(entry) error) error {
-		for _, e := range es {
-			if err := emit(e); err != nil {
+	n := s.sorted()
+	r, err := s.writeRun(n, 0, func(emit func(entry) error) error {
+		for i := range n {
+			if err := emit(entry{h: s.keys[i], row: s.rows[i]}); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	clear(s.tab)
+	clear(s.keys)
 	s.n = 0
 	if err != nil {
 		return err
@@ -187,34 +191,39 @@ func (s *Set) spill() error {
 // already except within a cluster of collisions and for the few entries
 // that wrapped from the end to the start: an insertion sort after moving
 // those to the back is linear, where a general sort cost half of a spill.
-func (s *Set) sorted() []entry {
+func (s *Set) sorted() int {
+	keys, rows := s.keys, s.rows
 	firstEmpty := 0
-	for firstEmpty < len(s.tab) && s.tab[firstEmpty].h != 0 {
+	for firstEmpty < len(keys) && keys[firstEmpty] != 0 {
 		firstEmpty++
 	}
 	var wrapped []entry
-	es := s.tab[:0]
-	for i, e := range s.tab {
-		if e.h == 0 {
+	n := 0 // in place: the write index never passes the read index
+	for i, h := range keys {
+		if h == 0 {
 			continue
 		}
-		if i < firstEmpty && int(e.h>>s.shift) > i {
-			wrapped = append(wrapped, e)
+		if i < firstEmpty && int(h>>s.shift) > i {
+			wrapped = append(wrapped, entry{h, rows[i]})
 			continue
 		}
-		es = append(es, e) // in place: the write index never passes the read index
+		keys[n], rows[n] = h, rows[i]
+		n++
 	}
-	es = append(es, wrapped...)
-	for i := 1; i < len(es); i++ {
-		e := es[i]
+	for _, e := range wrapped {
+		keys[n], rows[n] = e.h, e.row
+		n++
+	}
+	for i := 1; i < n; i++ {
+		h, row := keys[i], rows[i]
 		j := i
-		for j > 0 && es[j-1].h > e.h {
-			es[j] = es[j-1]
+		for j > 0 && keys[j-1] > h {
+			keys[j], rows[j] = keys[j-1], rows[j-1]
 			j--
 		}
-		es[j] = e
+		keys[j], rows[j] = h, row
 	}
-	return es
+	return n
 }
 
 // merge replaces runs[from:] (one level) by their merge at the next level.
@@ -319,7 +328,7 @@ func (s *Set) Close() error {
 	for _, r := range s.runs {
 		errs = append(errs, r.close())
 	}
-	s.runs, s.tab, s.n = nil, nil, 0
+	s.runs, s.keys, s.rows, s.n = nil, nil, nil, 0
 	if s.err == nil {
 		s.err = errors.New("duplicate-id set: closed")
 	}

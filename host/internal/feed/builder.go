@@ -29,7 +29,7 @@ type Options struct {
 	// unlinked as they are created (removed by Close where the OS cannot).
 	TempDir string
 	// DuplicateBudget is the memory, in bytes, of the duplicate-id set's
-	// in-memory table (0 = idset.DefaultBudget, 4 MiB: 131,072 ids).
+	// in-memory table (0 = idset.DefaultBudget, 3 MiB: 131,072 ids).
 	DuplicateBudget int
 }
 
