@@ -11,23 +11,6 @@ import (
 	pb "github.com/acs-connector/acs-connector/proto/connector/v1"
 )
 
-type customizeData struct {
-	AutomaticTax struct {
-		Enabled bool `json:"enabled"`
-	} `json:"automatic_tax"`
-	Currency         string           `json:"currency"`
-	LineItemDetails  []Line           `json:"line_item_details"`
-	LineItemsDetails []Line           `json:"line_items_details"`
-	ShippingDetails  *shippingDetails `json:"shipping_details"`
-}
-
-func (d *customizeData) lines() []Line {
-	if len(d.LineItemDetails) > 0 {
-		return d.LineItemDetails
-	}
-	return d.LineItemsDetails
-}
-
 // CustomizeAnswer is the documented customize_checkout response.
 type CustomizeAnswer struct {
 	ShippingOptions []ShippingOptionAnswer `json:"shipping_options,omitempty"`
@@ -108,7 +91,7 @@ var emptyAnswer = []byte("{}")
 // the agent's checkout update (424), while {} lets Stripe fall back to the
 // shipping and tax in the product catalog, so the shopper can still buy.
 // The fallback is logged at warn level.
-func (h *handler) customize(ctx context.Context, env envelope, d *customizeData) outcome {
+func (h *handler) customize(ctx context.Context, env envelope, d *checkoutData) outcome {
 	fallback := func(reason string) outcome {
 		return outcome{body: emptyAnswer, decision: "fallback", reason: reason}
 	}

@@ -60,23 +60,29 @@ type shippingDetails struct {
 	Address *Address `json:"address"`
 }
 
-type finalizeData struct {
-	AmountSubtotal   *int64           `json:"amount_subtotal"`
-	AmountTotal      *int64           `json:"amount_total"`
+// checkoutData is the data of both hook types: they describe the same
+// checkout, and customize_checkout adds automatic_tax.
+type checkoutData struct {
+	AmountSubtotal *int64 `json:"amount_subtotal"`
+	AmountTotal    *int64 `json:"amount_total"`
+	AutomaticTax   struct {
+		Enabled bool `json:"enabled"`
+	} `json:"automatic_tax"`
 	Currency         string           `json:"currency"`
 	LineItemsDetails []Line           `json:"line_items_details"`
 	LineItemDetails  []Line           `json:"line_item_details"`
 	ShippingDetails  *shippingDetails `json:"shipping_details"`
 }
 
-func (d *finalizeData) lines() []Line {
+// lines returns the line items under either documented spelling.
+func (d *checkoutData) lines() []Line {
 	if len(d.LineItemDetails) > 0 {
 		return d.LineItemDetails
 	}
 	return d.LineItemsDetails
 }
 
-func (d *finalizeData) address() *Address {
+func (d *checkoutData) address() *Address {
 	if d.ShippingDetails == nil {
 		return nil
 	}
@@ -118,7 +124,7 @@ func (h *handler) failurePolicy(metricReason string) outcome {
 }
 
 // finalize applies the rules, then asks the plugin about every line.
-func (h *handler) finalize(ctx context.Context, env envelope, d *finalizeData) outcome {
+func (h *handler) finalize(ctx context.Context, env envelope, d *checkoutData) outcome {
 	lines := d.lines()
 	if len(lines) == 0 {
 		return decline("invalid", "We couldn't read the items in this order. Please try again.")

@@ -131,6 +131,25 @@ func New(opt Options) http.Handler {
 
 // envelope is the hook request around data.
 type envelope struct {
+	Type     string `json:"type"`
+	ID       string `json:"id"`
+	Livemode bool   `json:"livemode"`
+	Context  string `json:"context"`
+}
+
+// request is a whole hook request of either type. (The envelope's fields
+// are repeated rather than embedded so that decoding errors name the JSON
+// field, not a Go one.)
+type request struct {
+	Type     string        `json:"type"`
+	ID       string        `json:"id"`
+	Livemode bool          `json:"livemode"`
+	Context  string        `json:"context"`
+	Data     *checkoutData `json:"data"`
+}
+
+// rawRequest leaves data undecoded, to explain a request that failed.
+type rawRequest struct {
 	Type     string          `json:"type"`
 	ID       string          `json:"id"`
 	Livemode bool            `json:"livemode"`
@@ -208,50 +227,28 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Verified.
-	var env envelope
-	if err := json.Unmarshal(body, &env); err != nil {
-		fail(http.StatusBadRequest, "invalid_json", "", jsonField(err), "body is not a JSON hook request: "+err.Error())
+	// Verified. One pass decodes the request whatever its type (both
+	// types' data share one struct); only a request that fails it is
+	// parsed again, step by step, to say exactly what is wrong.
+	var req request
+	if err := json.Unmarshal(body, &req); err != nil {
+		h.explain(fail, body, err)
 		return
 	}
-	switch env.Type {
-	case TypeFinalize, TypeCustomize:
-		typ = env.Type
-	case "":
-		fail(http.StatusBadRequest, "invalid_request", env.ID, "type", "hook request has no type")
-		return
-	default:
-		fail(http.StatusBadRequest, "unknown_type", env.ID, "type",
-			fmt.Sprintf("unknown hook type %q (want %s or %s)", env.Type, TypeFinalize, TypeCustomize))
+	env := envelope{Type: req.Type, ID: req.ID, Livemode: req.Livemode, Context: req.Context}
+	if !h.checkEnvelope(fail, env, req.Data == nil) {
 		return
 	}
-	if env.ID == "" {
-		fail(http.StatusBadRequest, "invalid_request", "", "id", "hook request has no id")
-		return
-	}
-	if len(env.Data) == 0 || string(env.Data) == "null" {
-		fail(http.StatusBadRequest, "invalid_request", env.ID, "data", "hook request has no data")
-		return
-	}
-
+	typ = env.Type
+	d := req.Data
 	var compute func(context.Context) outcome
 	var fallback func() outcome
 	switch env.Type {
 	case TypeFinalize:
-		var d finalizeData
-		if err := json.Unmarshal(env.Data, &d); err != nil {
-			fail(http.StatusBadRequest, "invalid_request", env.ID, "data"+dotted(jsonField(err)), "finalize_checkout data: "+err.Error())
-			return
-		}
-		compute = func(ctx context.Context) outcome { return h.finalize(ctx, env, &d) }
+		compute = func(ctx context.Context) outcome { return h.finalize(ctx, env, d) }
 		fallback = func() outcome { return h.failurePolicy("fallback_wait") }
 	case TypeCustomize:
-		var d customizeData
-		if err := json.Unmarshal(env.Data, &d); err != nil {
-			fail(http.StatusBadRequest, "invalid_request", env.ID, "data"+dotted(jsonField(err)), "customize_checkout data: "+err.Error())
-			return
-		}
-		compute = func(ctx context.Context) outcome { return h.customize(ctx, env, &d) }
+		compute = func(ctx context.Context) outcome { return h.customize(ctx, env, d) }
 		fallback = func() outcome { return outcome{body: []byte("{}"), decision: "fallback", reason: "fallback_wait"} }
 	}
 
@@ -294,6 +291,52 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.Flush()
 	}
 	answered = time.Since(start)
+}
+
+type failFunc func(status int, kind, id, field, msg string)
+
+// checkEnvelope answers 400 for a request without a known type, an id or
+// data; false when it did.
+func (h *handler) checkEnvelope(fail failFunc, env envelope, noData bool) bool {
+	switch env.Type {
+	case TypeFinalize, TypeCustomize:
+	case "":
+		fail(http.StatusBadRequest, "invalid_request", env.ID, "type", "hook request has no type")
+		return false
+	default:
+		fail(http.StatusBadRequest, "unknown_type", env.ID, "type",
+			fmt.Sprintf("unknown hook type %q (want %s or %s)", env.Type, TypeFinalize, TypeCustomize))
+		return false
+	}
+	if env.ID == "" {
+		fail(http.StatusBadRequest, "invalid_request", "", "id", "hook request has no id")
+		return false
+	}
+	if noData {
+		fail(http.StatusBadRequest, "invalid_request", env.ID, "data", "hook request has no data")
+		return false
+	}
+	return true
+}
+
+// explain answers 400 for a body the one-pass decode refused (err): not
+// JSON, a bad envelope, or data of the wrong shape for its hook type.
+func (h *handler) explain(fail failFunc, body []byte, err error) {
+	var raw rawRequest
+	if e := json.Unmarshal(body, &raw); e != nil {
+		fail(http.StatusBadRequest, "invalid_json", "", jsonField(e), "body is not a JSON hook request: "+e.Error())
+		return
+	}
+	env := envelope{Type: raw.Type, ID: raw.ID, Livemode: raw.Livemode, Context: raw.Context}
+	if !h.checkEnvelope(fail, env, len(raw.Data) == 0 || string(raw.Data) == "null") {
+		return
+	}
+	var d checkoutData
+	if e := json.Unmarshal(raw.Data, &d); e != nil {
+		fail(http.StatusBadRequest, "invalid_request", raw.ID, "data"+dotted(jsonField(e)), metricType(raw.Type)+" data: "+e.Error())
+		return
+	}
+	fail(http.StatusBadRequest, "invalid_request", raw.ID, jsonField(err), "hook request: "+err.Error())
 }
 
 // answerOnce returns the stored answer to hook id, or computes it. replayed

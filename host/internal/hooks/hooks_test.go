@@ -141,6 +141,10 @@ func TestBadHookRequestsName400(t *testing.T) {
 		{"no id", hookBody(TypeFinalize, "", map[string]any{}), "id", "no id"},
 		{"no data", []byte(`{"type":"` + TypeFinalize + `","id":"hook_2"}`), "data", "no data"},
 		{"bad field", hookBody(TypeFinalize, "hook_3", map[string]any{"amount_total": "lots"}), "data.amount_total", "finalize_checkout data"},
+		{"bad customize field", hookBody(TypeCustomize, "hook_4", map[string]any{"automatic_tax": "yes"}), "data.automatic_tax", "customize_checkout data"},
+		{"null data", []byte(`{"type":"` + TypeCustomize + `","id":"hook_5","data":null}`), "data", "no data"},
+		{"bad envelope field", []byte(`{"type":"` + TypeFinalize + `","id":"hook_6","livemode":"yes","data":{}}`), "livemode", "not a JSON hook request"},
+		{"unknown type with bad data", hookBody("v1.other", "hook_7", map[string]any{"amount_total": "lots"}), "type", "unknown hook type"},
 		{"bad json", []byte(`{"type":`), "", "not a JSON hook request"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
