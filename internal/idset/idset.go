@@ -7,7 +7,7 @@
 // Layout, an LSM tree in miniature: recent ids live in an open-addressing
 // table of a fixed size. When the table is half full its entries are sorted
 // and written to a temp file (a run), and the table starts over. Each run
-// keeps in memory a Bloom filter (about 1.5 bytes an id) and the first hash
+// keeps in memory a Bloom filter (2 bytes an id) and the first hash
 // of every 6 KiB block, so a lookup costs one cache line per run for an id
 // that is new (nearly every id) and one block read from the page cache for
 // the rare Bloom hit. Runs of the same size are merged once there are
@@ -20,11 +20,9 @@
 package idset
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math/bits"
 	"os"
 	"sort"
@@ -40,8 +38,8 @@ const (
 	entrySize   = 12  // hash (8) + row (4), little endian
 	blockLen    = 512 // entries per block, the unit of a lookup's read
 	blockBytes  = blockLen * entrySize
-	bitsPerID   = 12 // Bloom filter: ~0.5% false positives with blocks of 512 bits
-	bloomProbes = 6
+	bitsPerID   = 16 // Bloom filter: ~0.1% false positives with blocks of 512 bits
+	bloomProbes = 7
 	fanIn       = 4 // runs of one level merged into one of the next
 	minSlots    = 1024
 	maxRow      = 1<<31 - 1
@@ -59,6 +57,7 @@ type Set struct {
 	n     int
 	runs  []*run
 	block []byte // read buffer for one block
+	wbuf  []byte // write buffer of new runs
 	err   error  // sticky: a set that failed to spill cannot answer exactly
 }
 
@@ -156,16 +155,16 @@ func (s *Set) grow() {
 // while fanIn of them share a level.
 func (s *Set) spill() error {
 	n := s.sorted()
-	r, err := s.writeRun(n, 0, func(emit func(entry) error) error {
-		for i := range n {
-			if err := emit(entry{h: s.keys[i], row: s.rows[i]}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	w, err := s.newRun(n, 0)
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		w.add(entry{h: s.keys[i], row: s.rows[i]})
+	}
 	clear(s.keys)
 	s.n = 0
+	r, err := w.finish()
 	if err != nil {
 		return err
 	}
@@ -232,48 +231,38 @@ func (s *Set) sorted() int {
 func (s *Set) merge(from int) error {
 	ins := s.runs[from:]
 	total := 0
+	rds := make([]runReader, len(ins))
 	heads := make([]entry, len(ins))
-	rds := make([]*bufio.Reader, len(ins))
 	live := make([]bool, len(ins))
-	var rec [entrySize]byte
-	next := func(i int) error {
-		if _, err := io.ReadFull(rds[i], rec[:]); err != nil {
-			if err == io.EOF {
-				live[i] = false
-				return nil
-			}
-			return fmt.Errorf("duplicate-id set: read spilled run: %w", err)
-		}
-		heads[i] = decode(rec[:])
-		return nil
-	}
 	for i, r := range ins {
 		total += r.n
-		rds[i] = bufio.NewReaderSize(io.NewSectionReader(r.f, 0, int64(r.n)*entrySize), 16<<10)
-		live[i] = true
-		if err := next(i); err != nil {
+		rds[i] = runReader{f: r.f, end: int64(r.n) * entrySize, buf: make([]byte, 0, 2*blockBytes)}
+		var err error
+		if heads[i], live[i], err = rds[i].next(); err != nil {
 			return err
 		}
 	}
-	out, err := s.writeRun(total, ins[0].level+1, func(emit func(entry) error) error {
-		for {
-			m := -1
-			for i := range ins {
-				if live[i] && (m < 0 || heads[i].h < heads[m].h) {
-					m = i
-				}
-			}
-			if m < 0 {
-				return nil
-			}
-			if err := emit(heads[m]); err != nil {
-				return err
-			}
-			if err := next(m); err != nil {
-				return err
+	w, err := s.newRun(total, ins[0].level+1)
+	if err != nil {
+		return err
+	}
+	for {
+		m := -1
+		for i := range ins {
+			if live[i] && (m < 0 || heads[i].h < heads[m].h) {
+				m = i
 			}
 		}
-	})
+		if m < 0 {
+			break
+		}
+		w.add(heads[m])
+		if heads[m], live[m], err = rds[m].next(); err != nil {
+			w.r.close()
+			return err
+		}
+	}
+	out, err := w.finish()
 	if err != nil {
 		return err
 	}
@@ -284,8 +273,8 @@ func (s *Set) merge(from int) error {
 	return nil
 }
 
-// writeRun creates a run of n entries, in ascending hash order, from fill.
-func (s *Set) writeRun(n, level int, fill func(emit func(entry) error) error) (*run, error) {
+// newRun starts a run of n entries, to be added in ascending hash order.
+func (s *Set) newRun(n, level int) (*runWriter, error) {
 	f, err := os.CreateTemp(s.dir, "acs-idset-*.tmp")
 	if err != nil {
 		return nil, fmt.Errorf("duplicate-id set: spill to disk: %w", err)
@@ -296,30 +285,75 @@ func (s *Set) writeRun(n, level int, fill func(emit func(entry) error) error) (*
 	if os.Remove(r.path) == nil {
 		r.path = ""
 	}
-	w := bufio.NewWriterSize(f, 64<<10)
-	var rec [entrySize]byte
-	err = fill(func(e entry) error {
-		if r.n%blockLen == 0 {
-			r.fence = append(r.fence, e.h)
-		}
-		r.bloom.add(e.h)
-		binary.LittleEndian.PutUint64(rec[:8], e.h)
-		binary.LittleEndian.PutUint32(rec[8:], e.row)
-		r.n++
-		_, err := w.Write(rec[:])
-		return err
-	})
-	if err == nil {
-		err = w.Flush()
+	if s.wbuf == nil {
+		s.wbuf = make([]byte, 0, 8*blockBytes)
 	}
-	if err == nil && r.n != n {
-		err = fmt.Errorf("wrote %d entries, want %d", r.n, n)
+	return &runWriter{r: r, want: n, buf: s.wbuf[:0]}, nil
+}
+
+// runWriter fills a new run; the first write error sticks.
+type runWriter struct {
+	r    *run
+	want int
+	buf  []byte
+	err  error
+}
+
+func (w *runWriter) add(e entry) {
+	r := w.r
+	if r.n%blockLen == 0 {
+		r.fence = append(r.fence, e.h)
+	}
+	r.bloom.add(e.h)
+	r.n++
+	w.buf = binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint64(w.buf, e.h), e.row)
+	if len(w.buf)+entrySize > cap(w.buf) {
+		w.flush()
+	}
+}
+
+func (w *runWriter) flush() {
+	if w.err == nil && len(w.buf) > 0 {
+		_, w.err = w.r.f.Write(w.buf)
+	}
+	w.buf = w.buf[:0]
+}
+
+func (w *runWriter) finish() (*run, error) {
+	w.flush()
+	err := w.err
+	if err == nil && w.r.n != w.want {
+		err = fmt.Errorf("wrote %d entries, want %d", w.r.n, w.want)
 	}
 	if err != nil {
-		r.close()
+		w.r.close()
 		return nil, fmt.Errorf("duplicate-id set: spill to disk: %w", err)
 	}
-	return r, nil
+	return w.r, nil
+}
+
+// runReader reads a run's entries in order, a few blocks at a time.
+type runReader struct {
+	f        *os.File
+	off, end int64
+	buf      []byte
+	pos      int
+}
+
+func (rd *runReader) next() (entry, bool, error) {
+	if rd.pos == len(rd.buf) {
+		if rd.off == rd.end {
+			return entry{}, false, nil
+		}
+		b := rd.buf[:min(int64(cap(rd.buf)), rd.end-rd.off)]
+		if _, err := rd.f.ReadAt(b, rd.off); err != nil {
+			return entry{}, false, fmt.Errorf("duplicate-id set: read spilled run: %w", err)
+		}
+		rd.buf, rd.pos, rd.off = b, 0, rd.off+int64(len(b))
+	}
+	e := decode(rd.buf[rd.pos:])
+	rd.pos += entrySize
+	return e, true, nil
 }
 
 // Close removes the temp files. The set is empty and unusable afterwards.

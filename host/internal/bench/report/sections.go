@@ -180,7 +180,7 @@ func (r *report) catalogSection() error {
 const catalogMemoryNote = "neither process keeps a structure that grows with the catalog. The duplicate-id sets " +
 	"(the feed's in the host, `host/internal/feed/filecheck.go`, and csvdir's in the plugin, which names the line of the " +
 	"first use) are `internal/idset`: a 3 MiB table of 64-bit id hashes for the first 131,072 ids, then sorted runs " +
-	"spilled to unlinked temp files, each with a Bloom filter of about 1.5 bytes an id in memory (about 1.5 MiB at 1M " +
+	"spilled to unlinked temp files, each with a Bloom filter of 2 bytes an id in memory (2 MiB at 1M " +
 	"ids). What remains is a floor: the binary and the Go runtime (the baseline, the same binary as the host, shows it), " +
 	"the batches in flight (at most 1 MiB of values each; the host decodes one ahead), gRPC's buffers, and the GC's " +
 	"headroom over that live heap. The export is a one-shot host, so csvdir skips its availability warm-up " +
