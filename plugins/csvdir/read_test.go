@@ -476,8 +476,8 @@ func TestHugeFileStreamsInFlatMemory(t *testing.T) {
 		t.Fatalf("read %d records, %d rejects; want %d", n, rejected, rows)
 	}
 	grew := peak.Load() - base
-	// Bound: the duplicate-id set (8-byte hash + line number, ~24 bytes a
-	// row with map overhead: ~7 MB here) plus batches in flight on both ends
+	// Bound: the duplicate-id set (a 3 MiB table, then runs on disk with
+	// 2 bytes an id of Bloom filter) plus batches in flight on both ends
 	// of the in-process connection (the live-heap figure also counts what
 	// was allocated during a concurrent mark, ~10-20 MB of transient
 	// batches); far below the file, which the test keeps 2.5x the bound.
