@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -95,6 +96,68 @@ type State struct {
 	DSN    string `yaml:"dsn"`
 	// Dir holds feed files being built and uploaded.
 	Dir string `yaml:"dir"`
+	// Retention bounds the history the store keeps.
+	Retention Retention `yaml:"retention"`
+}
+
+// Retention says how long the store keeps history; each is a duration
+// ("30d", "720h") or "forever". The order ledger is never pruned.
+type Retention struct {
+	// Hooks: stored hook answers (default 30d; Stripe retries within
+	// minutes).
+	Hooks Period `yaml:"hooks"`
+	// Runs: finished job runs on the status page (default 30d; the newest
+	// run of each job is always kept).
+	Runs Period `yaml:"runs"`
+	// UploadErrors: the rejected rows stored per upload (default 90d; the
+	// upload's own record and counts stay).
+	UploadErrors Period `yaml:"upload_errors"`
+}
+
+// Period is a retention period: a duration, with "d" for days allowed, or
+// "forever".
+type Period struct {
+	D       time.Duration
+	Forever bool
+}
+
+// UnmarshalYAML parses "30d", "12h", "forever".
+func (p *Period) UnmarshalYAML(n *yaml.Node) error {
+	v := strings.TrimSpace(n.Value)
+	switch {
+	case v == "":
+		return nil
+	case strings.EqualFold(v, "forever"):
+		*p = Period{Forever: true}
+		return nil
+	}
+	var d time.Duration
+	bad := fmt.Errorf("line %d: %q is not a retention period (use 30d, 720h or forever)", n.Line, v)
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		k, err := strconv.Atoi(days)
+		if err != nil || k <= 0 {
+			return bad
+		}
+		d = time.Duration(k) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil || d <= 0 {
+			return bad
+		}
+	}
+	*p = Period{D: d}
+	return nil
+}
+
+// Or returns the period, 0 for forever, or def when unset.
+func (p Period) Or(def time.Duration) time.Duration {
+	switch {
+	case p.Forever:
+		return 0
+	case p.D > 0:
+		return p.D
+	}
+	return def
 }
 
 // Log configures logging.

@@ -124,3 +124,33 @@ func TestRequiredCapabilities(t *testing.T) {
 		t.Errorf("hooks should require availability: %v", need)
 	}
 }
+
+func TestRetentionPeriods(t *testing.T) {
+	cfg, err := Parse("/x/config.yaml", []byte(base+"state:\n  retention:\n    hooks: 7d\n    runs: forever\n    upload_errors: 36h\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.State.Retention
+	if got := r.Hooks.Or(time.Hour); got != 7*24*time.Hour {
+		t.Errorf("hooks = %v", got)
+	}
+	if got := r.Runs.Or(time.Hour); got != 0 {
+		t.Errorf("runs forever = %v, want 0", got)
+	}
+	if got := r.UploadErrors.Or(time.Hour); got != 36*time.Hour {
+		t.Errorf("upload_errors = %v", got)
+	}
+	cfg, err = Parse("/x/config.yaml", []byte(base), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.State.Retention.Hooks.Or(time.Hour); got != time.Hour {
+		t.Errorf("unset = %v, want the default", got)
+	}
+	for _, bad := range []string{"0d", "-3d", "soon", "0s", "1.5d"} {
+		_, err := Parse("/x/config.yaml", []byte(base+"state:\n  retention:\n    hooks: "+bad+"\n"), env(nil))
+		if err == nil || !strings.Contains(err.Error(), "config.yaml:24") || !strings.Contains(err.Error(), "not a retention period") {
+			t.Errorf("%q: error %v, want one naming config.yaml:24", bad, err)
+		}
+	}
+}

@@ -137,12 +137,17 @@ func (a *app) jobFunc(j *config.Job) (scheduler.JobFunc, error) {
 	return nil, fmt.Errorf("unknown job type %q", j.Type)
 }
 
-// startBackground runs import polling and the order worker.
+// startBackground runs import polling, the order worker and pruning.
 func (a *app) startBackground(ctx context.Context) {
 	a.mu.Lock()
 	a.bgCtx = ctx
 	a.mu.Unlock()
 	a.orders.Load().Start(ctx)
+	a.d.bg.Add(1)
+	go func() {
+		defer a.d.bg.Done()
+		a.pruneLoop(ctx)
+	}()
 	a.d.bg.Add(1)
 	go func() {
 		defer a.d.bg.Done()
@@ -159,6 +164,48 @@ func (a *app) startBackground(ctx context.Context) {
 			}
 		}
 	}()
+}
+
+// Default retention (config state.retention) and how often history is
+// pruned. The first pass waits a minute, out of the way of the start-up
+// runs.
+const (
+	day               = 24 * time.Hour
+	defaultKeepHooks  = 30 * day
+	defaultKeepRuns   = 30 * day
+	defaultKeepErrors = 90 * day
+	pruneEvery        = 6 * time.Hour
+	firstPruneAfter   = time.Minute
+)
+
+// pruneLoop deletes history older than the configured retention, every
+// pruneEvery. Every host may run it: the deletes are idempotent.
+func (a *app) pruneLoop(ctx context.Context) {
+	wait := firstPruneAfter
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = pruneEvery
+		r := a.d.cfg.Load().State.Retention
+		ret := store.Retention{
+			Hooks:        r.Hooks.Or(defaultKeepHooks),
+			Runs:         r.Runs.Or(defaultKeepRuns),
+			UploadErrors: r.UploadErrors.Or(defaultKeepErrors),
+		}
+		p, err := a.d.store.Prune(ctx, time.Now(), ret)
+		if err != nil && ctx.Err() == nil {
+			a.d.log.Warn("pruning history failed; next try in "+pruneEvery.String(), "err", err)
+		}
+		if p.Total() > 0 {
+			a.d.log.Info("pruned history", "hooks", p.Hooks, "runs", p.Runs, "upload_errors", p.UploadErrors,
+				"keep_hooks", ret.Hooks, "keep_runs", ret.Runs, "keep_upload_errors", ret.UploadErrors)
+		}
+	}
 }
 
 func (a *app) stopBackground() {

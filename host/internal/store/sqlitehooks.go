@@ -211,3 +211,21 @@ func (s *sqliteStore) GetHook(ctx context.Context, hookID string) (*HookRecord, 
 	}
 	return h, nil
 }
+
+// Prune also forgets the answers it deleted that are still kept in memory,
+// so GetHook agrees with the table.
+func (s *sqliteStore) Prune(ctx context.Context, now time.Time, r Retention) (Pruned, error) {
+	p, err := s.base.Prune(ctx, now, r)
+	if r.Hooks > 0 {
+		cut := now.Add(-r.Hooks)
+		c := s.claims
+		c.mu.Lock()
+		for id, e := range c.entries {
+			if e.rec.Response != nil && e.rec.CreatedAt.Before(cut) {
+				delete(c.entries, id)
+			}
+		}
+		c.mu.Unlock()
+	}
+	return p, err
+}

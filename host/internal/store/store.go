@@ -313,6 +313,11 @@ type Store interface {
 	// FinishOrderUpdate records the outcome of an update.
 	FinishOrderUpdate(ctx context.Context, updateID, outcome, refundID string) error
 
+	// Prune deletes history older than r allows, as of now: hook answers,
+	// finished job runs (keeping each job's newest) and the error rows of
+	// finished uploads. It deletes in small batches.
+	Prune(ctx context.Context, now time.Time, r Retention) (Pruned, error)
+
 	// StartRun records the start of a job run.
 	StartRun(ctx context.Context, job string, tick time.Time, host string) (runID int64, err error)
 	// FinishRun records the end of a job run.

@@ -65,6 +65,7 @@ func runSuite(t *testing.T, e env) {
 		{"OrdersToSettle", testOrdersToSettle},
 		{"OrderUpdates", testOrderUpdates},
 		{"Runs", testRuns},
+		{"Prune", testPrune},
 		{"TickLocks", testTickLocks},
 		{"TickLockRaceAcrossStores", testTickLockRace},
 		{"TickLockReleasedWhenHostDies", testTickLockHostDies},
@@ -1384,5 +1385,99 @@ func testPingClose(t *testing.T, e env) {
 	must(t, s.Close())
 	if err := s.Ping(ctx); err == nil {
 		t.Fatal("Ping after Close succeeded")
+	}
+}
+
+// ------------------------------------------------------------------ prune
+
+func testPrune(t *testing.T, e env) {
+	s := e.new(t)
+	// Hooks: one answered long ago (by the clock Prune is given), one
+	// answered now, one still being answered.
+	for _, id := range []string{"old", "new"} {
+		_, _, err := s.BeginHook(ctx, id, "k", time.Minute)
+		must(t, err)
+		must(t, s.FinishHook(ctx, id, []byte(`{}`)))
+		if id == "old" {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	_, _, err := s.BeginHook(ctx, "open", "k", time.Hour)
+	must(t, err)
+	oldRec, err := s.GetHook(ctx, "old")
+	must(t, err)
+	newRec, err := s.GetHook(ctx, "new")
+	must(t, err)
+	cut := oldRec.CreatedAt.Add(newRec.CreatedAt.Sub(oldRec.CreatedAt) / 2)
+
+	// Runs: job a twice, job b once, and an unfinished run of c.
+	var runIDs []int64
+	for _, job := range []string{"a", "a", "b", "c"} {
+		id, err := s.StartRun(ctx, job, time.Time{}, "h")
+		must(t, err)
+		if job != "c" {
+			must(t, s.FinishRun(ctx, id, "ok", ""))
+		}
+		runIDs = append(runIDs, id)
+	}
+
+	// Upload errors: an upload finished long ago, one finished now, one
+	// still in flight.
+	oldU, newU, openU := newUpload(t, s, "catalog"), newUpload(t, s, "catalog"), newUpload(t, s, "catalog")
+	oldU.Status, oldU.FinishedAt = UploadSucceededWithErrors, time.Now().Add(-100*24*time.Hour)
+	must(t, s.UpdateUpload(ctx, oldU))
+	newU.Status = UploadSucceededWithErrors
+	must(t, s.UpdateUpload(ctx, newU))
+	for _, u := range []*Upload{oldU, newU, openU} {
+		rows := make([]UploadErrorRow, pruneBatch+5) // more than one batch
+		for i := range rows {
+			rows[i] = UploadErrorRow{Line: i + 2, ItemID: fmt.Sprint("sku-", i), Message: "m", Source: ErrorSourceLocal}
+		}
+		must(t, s.AddUploadErrors(ctx, u.ID, rows))
+	}
+
+	// Nothing is kept forever by default... a zero Retention prunes nothing.
+	p, err := s.Prune(ctx, time.Now(), Retention{})
+	must(t, err)
+	if p.Total() != 0 {
+		t.Fatalf("zero retention pruned %+v", p)
+	}
+
+	day := 24 * time.Hour
+	p, err = s.Prune(ctx, cut.Add(day), Retention{Hooks: day, Runs: time.Nanosecond, UploadErrors: 90 * day})
+	must(t, err)
+	if p.Hooks != 1 || p.Runs != 1 || p.UploadErrors != int64(pruneBatch+5) {
+		t.Fatalf("pruned %+v, want 1 hook, 1 run, %d upload errors", p, pruneBatch+5)
+	}
+	_, err = s.GetHook(ctx, "old")
+	wantErr(t, err, ErrNotFound)
+	if r, err := s.GetHook(ctx, "new"); err != nil || r.Response == nil {
+		t.Fatalf("new hook: %+v %v", r, err)
+	}
+	if r, err := s.GetHook(ctx, "open"); err != nil || r.Response != nil {
+		t.Fatalf("open hook: %+v %v", r, err)
+	}
+	runs, err := s.RecentRuns(ctx, "a", 0)
+	must(t, err)
+	if len(runs) != 1 || runs[0].ID != runIDs[1] {
+		t.Fatalf("runs of a after prune: %+v (want only the newest, %d)", runs, runIDs[1])
+	}
+	for _, job := range []string{"b", "c"} {
+		if runs, err := s.RecentRuns(ctx, job, 0); err != nil || len(runs) != 1 {
+			t.Fatalf("runs of %s after prune: %+v %v", job, runs, err)
+		}
+	}
+	for _, c := range []struct {
+		u    *Upload
+		want int
+	}{{oldU, 0}, {newU, pruneBatch + 5}, {openU, pruneBatch + 5}} {
+		got, err := s.UploadErrors(ctx, c.u.ID, 0)
+		must(t, err)
+		if len(got) != c.want {
+			t.Fatalf("upload %d keeps %d error rows, want %d", c.u.ID, len(got), c.want)
+		}
+	}
+	if _, err := s.GetUpload(ctx, oldU.ID); err != nil {
+		t.Fatalf("the pruned upload's own record: %v", err)
 	}
 }
