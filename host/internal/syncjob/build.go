@@ -614,6 +614,8 @@ func (l *lazyFile) Close() error {
 // it (acs-connector feed export): a full read of the plugin, every valid row
 // in one file, rejected rows in errorsPath ("" discards them). Incremental
 // filtering and deletions need the upload history and are not applied.
+// While it runs, the process's GC collects at a fixed ceiling (batchGC):
+// call it from one-shot commands, not from a daemon serving hooks.
 func (r *Runner) Export(ctx context.Context, j *config.Job, outPath, errorsPath string) (feed.Stats, error) {
 	kind, readKind, err := feedKind(j.Type)
 	if err != nil {
@@ -629,6 +631,7 @@ func (r *Runner) Export(ctx context.Context, j *config.Job, outPath, errorsPath 
 	if err := os.MkdirAll(filepath.Dir(outPath), 0o750); err != nil {
 		return feed.Stats{}, fmt.Errorf("export: %w", err)
 	}
+	defer batchGC()()
 	tmp := outPath + ".tmp"
 	b := &build{r: r, job: jobName(j), kind: kind, readKind: readKind, plugin: p, source: j.Plugin,
 		single: tmp, errPath: errorsPath}
