@@ -77,6 +77,7 @@ func (p *plugin) Configure(ctx context.Context, req *sdk.ConfigureRequest, resp 
 	if req.OneShot {
 		// A one-shot command (feed export, sync) never checks availability;
 		// reading the whole file a second time would only slow it down.
+		collectAtCeiling()
 		return nil
 	}
 	go func() {
