@@ -180,11 +180,14 @@ func (r *report) catalogSection() error {
 const catalogMemoryNote = "neither process keeps a structure that grows with the catalog. The duplicate-id sets " +
 	"(the feed's in the host, `host/internal/feed/filecheck.go`, and csvdir's in the plugin, which names the line of the " +
 	"first use) are `internal/idset`: a 3 MiB table of 64-bit id hashes for the first 131,072 ids, then sorted runs " +
-	"spilled to unlinked temp files, each with a Bloom filter of 2 bytes an id in memory (2 MiB at 1M " +
-	"ids). What remains is a floor: the binary and the Go runtime (the baseline, the same binary as the host, shows it), " +
-	"the batches in flight (at most 1 MiB of values each; the host decodes one ahead), gRPC's buffers, and the GC's " +
-	"headroom over that live heap. The export is a one-shot host, so csvdir skips its availability warm-up " +
-	"(`plugins/csvdir/plugin.go` `Configure`); a daemon's catalog job also holds that index (an entry per id)."
+	"spilled to unlinked temp files, each with a Bloom filter of 2 bytes an id in memory (2 MiB at 1M ids). The rest " +
+	"is a floor: the binary and the Go runtime (the baseline, the same binary as the host, shows it), the batches in " +
+	"flight (at most 1 MiB of values each; the host decodes one ahead), gRPC's buffers, and garbage. Both processes of " +
+	"a one-shot export collect at a fixed ceiling, the live heap plus 48 MiB with `GOGC` off " +
+	"(`host/internal/syncjob/gc.go`, `plugins/csvdir/gc.go`): with Go's default the flat live heap meant a collection " +
+	"every 10-15 MB, half again as many as when the per-id tables grew. The export is a one-shot host, so csvdir also " +
+	"skips its availability warm-up (`plugins/csvdir/plugin.go` `Configure`); a daemon's catalog job keeps Go's GC " +
+	"defaults and also holds that index (an entry per id)."
 
 // ---------------------------------------------------------------- 3. hooks
 
