@@ -155,3 +155,40 @@ func BenchmarkInsert1MNoSpill(b *testing.B) {
 		s.Close()
 	}
 }
+
+// TestSortedKeepsEveryEntryInOrder fills tables to the spill point many
+// times, wrapped clusters included, and checks the compaction that a spill
+// writes: ascending hashes, each with its own row, none lost.
+func TestSortedKeepsEveryEntryInOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for round := range 200 {
+		s := New(t.TempDir(), smallBudget)
+		want := map[uint64]uint32{}
+		for len(want) < 512 {
+			h := rng.Uint64() | 1
+			if round%2 == 0 && len(want) < 64 {
+				h |= 0xFFF0 << 48 // crowd the end of the table so clusters wrap
+			}
+			if _, ok := want[h]; ok {
+				continue
+			}
+			if _, dup, err := s.Insert(h, len(want)+1); dup || err != nil {
+				t.Fatal(dup, err)
+			}
+			want[h] = uint32(len(want) + 1)
+		}
+		n := s.sorted()
+		if n != len(want) {
+			t.Fatalf("round %d: %d entries after compaction, want %d", round, n, len(want))
+		}
+		for i := range n {
+			if i > 0 && s.keys[i-1] >= s.keys[i] {
+				t.Fatalf("round %d: entry %d out of order", round, i)
+			}
+			if want[s.keys[i]] != s.rows[i] {
+				t.Fatalf("round %d: hash %x has row %d, want %d", round, s.keys[i], s.rows[i], want[s.keys[i]])
+			}
+		}
+		s.Close()
+	}
+}
