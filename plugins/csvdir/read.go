@@ -17,7 +17,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/acs-connector/acs-connector/internal/idset"
+	"github.com/acs-connector/acs-connector/proto/idset"
 	"github.com/acs-connector/acs-connector/sdk"
 )
 

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"hash/maphash"
 
-	"github.com/acs-connector/acs-connector/internal/idset"
+	"github.com/acs-connector/acs-connector/proto/idset"
 )
 
 // FileCheck finds problems that need more than one row. Today that is a

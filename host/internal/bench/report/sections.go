@@ -179,7 +179,7 @@ func (r *report) catalogSection() error {
 // traces of both processes (see docs/feeds.md, "Performance").
 const catalogMemoryNote = "neither process keeps a structure that grows with the catalog. The duplicate-id sets " +
 	"(the feed's in the host, `host/internal/feed/filecheck.go`, and csvdir's in the plugin, which names the line of the " +
-	"first use) are `internal/idset`: a 3 MiB table of 64-bit id hashes for the first 131,072 ids, then sorted runs " +
+	"first use) are `proto/idset`: a 3 MiB table of 64-bit id hashes for the first 131,072 ids, then sorted runs " +
 	"spilled to unlinked temp files, each with a Bloom filter of 2 bytes an id in memory (2 MiB at 1M ids). The rest " +
 	"is a floor: the binary and the Go runtime (the baseline, the same binary as the host, shows it), the batches in " +
 	"flight (at most 1 MiB of values each; the host decodes one ahead), gRPC's buffers, and garbage. Both processes of " +

@@ -1,8 +1,11 @@
 // Package idset is an exact set of 64-bit id hashes, each remembered with
 // the row that first used it, whose memory does not grow with the number of
 // ids. The feed builder in the host and the csvdir plugin both use it to
-// find duplicate ids in catalogs of millions of rows; it lives outside
-// host/internal so that plugins can import it too.
+// find duplicate ids in catalogs of millions of rows. It lives under proto/
+// because that is the one tree both sides import (the host never imports
+// the SDK or a plugin, a plugin never imports the host); like the packed
+// batch codec, it is shared code, not wire format, and depends on nothing
+// but the standard library.
 //
 // Layout, an LSM tree in miniature: recent ids live in an open-addressing
 // table of a fixed size. When the table is half full its entries are sorted
