@@ -278,8 +278,7 @@ const (
 	// elsewhere (in memory on SQLite); an answer already stored stays.
 	sqlStoreHook = `INSERT INTO hooks (id, kind, response, created_at, finished_at, lease_until) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET response = excluded.response, finished_at = excluded.finished_at
-		WHERE hooks.finished_at IS NULL
-		RETURNING ` + hookCols
+		WHERE hooks.finished_at IS NULL`
 )
 
 // querier runs the hook records' SQL (written with ? placeholders) on a
@@ -365,17 +364,26 @@ func (b *base) finishHook(ctx context.Context, q querier, hookID string, respons
 }
 
 // storeHook writes the answer to claim and returns the stored record: this
-// answer, or the one stored first.
+// answer, or the one stored first. The common case, a new answer, needs no
+// read back: the record is what was written.
 func (b *base) storeHook(ctx context.Context, q querier, claim *HookRecord, response []byte) (*HookRecord, error) {
-	rows, err := q.QueryContext(ctx, sqlStoreHook, claim.ID, claim.Kind, response,
-		b.tv(claim.CreatedAt), b.tv(now()), b.tv(claim.LeaseUntil))
+	finished := now()
+	res, err := q.ExecContext(ctx, sqlStoreHook, claim.ID, claim.Kind, response,
+		b.tv(claim.CreatedAt), b.tv(finished), b.tv(claim.LeaseUntil))
 	if err != nil {
 		return nil, fmt.Errorf("store: finish hook %s: %w", claim.ID, err)
 	}
-	rec, err := scanOptional(rows, scanHook)
-	if err == nil && rec == nil {
-		rec, err = getHook(ctx, q, claim.ID)
+	n, err := res.RowsAffected()
+	if err != nil {
+		return nil, fmt.Errorf("store: finish hook %s: %w", claim.ID, err)
 	}
+	if n == 1 {
+		rec := *claim
+		rec.Response, rec.FinishedAt = response, finished
+		rec.CreatedAt, rec.LeaseUntil = normTime(rec.CreatedAt), normTime(rec.LeaseUntil)
+		return &rec, nil
+	}
+	rec, err := getHook(ctx, q, claim.ID)
 	if err != nil {
 		return nil, fmt.Errorf("store: finish hook %s: %w", claim.ID, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite" // database/sql driver "sqlite"
@@ -30,6 +31,11 @@ type sqliteStore struct {
 	reads  map[string]*sql.Stmt // prepared on the read pool
 	// closeHooks makes Close idempotent for the hook claims' refcount.
 	closeHooks sync.Once
+	// filter lets BeginHook skip its read for ids never answered.
+	filter     *hookFilter
+	filterStop context.CancelFunc
+	filterWG   sync.WaitGroup
+	closed     atomic.Bool
 }
 
 // sqliteTicks are the tick locks held in this process, keyed by database and
@@ -124,6 +130,9 @@ func openSQLite(ctx context.Context, path string) (*sqliteStore, error) {
 	}
 	s.reads = map[string]*sql.Stmt{sqlGetHook: get}
 	s.claims = acquireHookClaims(s.lockID)
+	fctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.filterStop = stop
+	s.filter = startHookFilter(fctx, s, &s.filterWG)
 	return s, nil
 }
 
@@ -203,6 +212,9 @@ func (s *sqliteStore) recordTick(ctx context.Context, job string, tick time.Time
 func (s *sqliteStore) Close() error {
 	s.locks.releaseAll()
 	s.closeHooks.Do(func() {
+		s.closed.Store(true)
+		s.filterStop()
+		s.filterWG.Wait()
 		s.hooks.close()
 		for _, st := range s.reads {
 			_ = st.Close()

@@ -130,6 +130,9 @@ func (s *sqliteStore) BeginHook(ctx context.Context, hookID, kind string, lease 
 	if err := checkBeginHook(hookID, lease); err != nil {
 		return nil, false, err
 	}
+	if s.closed.Load() {
+		return nil, false, fmt.Errorf("store: begin hook %s: %w", hookID, errStoreClosed)
+	}
 	c := s.claims
 	c.mu.Lock()
 	c.prune(now())
@@ -140,10 +143,15 @@ func (s *sqliteStore) BeginHook(ctx context.Context, hookID, kind string, lease 
 	}
 	// Not seen in this process lately: it may have been answered before
 	// (a retry after a restart, or long after), or claimed by an older
-	// version that wrote claims to the table.
-	stored, err := getHook(ctx, &stmtQuerier{stmts: s.reads}, hookID)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return nil, false, fmt.Errorf("store: begin hook %s: %w", hookID, err)
+	// version that wrote claims to the table. The filter rules that out for
+	// nearly every new id without a read.
+	var stored *HookRecord
+	if s.filter.mayHave(hookID) {
+		var err error
+		stored, err = getHook(ctx, &stmtQuerier{stmts: s.reads}, hookID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, false, fmt.Errorf("store: begin hook %s: %w", hookID, err)
+		}
 	}
 	t := now()
 	c.mu.Lock()
@@ -188,6 +196,7 @@ func (s *sqliteStore) FinishHook(ctx context.Context, hookID string, response []
 	if op.err != nil {
 		return op.err
 	}
+	s.filter.add(hookID)
 	if op.rec != nil {
 		c.mu.Lock()
 		c.set(*op.rec, now().Add(finishedKeep))

@@ -77,14 +77,17 @@ func TestSQLiteHookClaimsRestart(t *testing.T) {
 // A claim written to the table by an earlier version is honoured until its
 // lease runs out, then taken over and answered in place.
 func TestSQLiteHookTableClaim(t *testing.T) {
-	s := openSQLiteT(t, filepath.Join(t.TempDir(), "state.db"))
-	if _, started, err := s.base.BeginHook(ctx, "old", "kind-a", 40*time.Millisecond); err != nil || !started {
+	path := filepath.Join(t.TempDir(), "state.db")
+	old := openSQLiteT(t, path)
+	if _, started, err := old.base.BeginHook(ctx, "old", "kind-a", 300*time.Millisecond); err != nil || !started {
 		t.Fatalf("table claim: %v %v", started, err)
 	}
+	must(t, old.Close())
+	s := openSQLiteT(t, path)
 	if _, started, err := s.BeginHook(ctx, "old", "kind-a", time.Minute); err != nil || started {
 		t.Fatalf("live table claim: started=%v err=%v", started, err)
 	}
-	time.Sleep(80 * time.Millisecond)
+	time.Sleep(350 * time.Millisecond)
 	rec, started, err := s.BeginHook(ctx, "old", "kind-b", time.Minute)
 	must(t, err)
 	if !started || rec.Kind != "kind-a" {
@@ -174,5 +177,51 @@ func TestSQLiteHookGroupCommit(t *testing.T) {
 	}
 	if err := s.FinishHook(ctx, "open", []byte(`{}`)); err == nil {
 		t.Fatal("FinishHook after Close succeeded")
+	}
+}
+
+// The filter of answered ids: loaded from the table at open, fed by every
+// answer; it never hides an answered id.
+func TestSQLiteHookFilter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := openSQLiteT(t, path)
+	for i := range 50 {
+		id := fmt.Sprint("f", i)
+		_, _, err := s.BeginHook(ctx, id, "k", time.Minute)
+		must(t, err)
+		must(t, s.FinishHook(ctx, id, []byte(`{}`)))
+	}
+	must(t, s.Close())
+
+	s = openSQLiteT(t, path)
+	s.filterWG.Wait()
+	if !s.filter.loaded.Load() {
+		t.Fatal("filter not loaded")
+	}
+	for i := range 50 {
+		if id := fmt.Sprint("f", i); !s.filter.mayHave(id) {
+			t.Fatalf("filter lost answered id %s", id)
+		}
+	}
+	fp := 0
+	for i := range 10000 {
+		if s.filter.mayHave(fmt.Sprint("new", i)) {
+			fp++
+		}
+	}
+	if fp > 20 {
+		t.Fatalf("%d of 10000 new ids pass the filter", fp)
+	}
+	// A retry after the restart still gets the stored answer.
+	rec, started, err := s.BeginHook(ctx, "f7", "k", time.Minute)
+	must(t, err)
+	if started || string(rec.Response) != `{}` {
+		t.Fatalf("retry after restart = %+v, %v", rec, started)
+	}
+	_, _, err = s.BeginHook(ctx, "later", "k", time.Minute)
+	must(t, err)
+	must(t, s.FinishHook(ctx, "later", []byte(`{"x":1}`)))
+	if !s.filter.mayHave("later") {
+		t.Fatal("an answer stored after the load is not in the filter")
 	}
 }
