@@ -321,3 +321,15 @@ func (p *plugin) AckOrderUpdates(ctx context.Context, ids []string) error {
 	}
 	return nil
 }
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}

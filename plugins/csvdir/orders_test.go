@@ -368,28 +368,6 @@ func TestPushOrderCorruptRecordIsNotOverwritten(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomicLeavesNoTemp(t *testing.T) {
-	dir := t.TempDir()
-	if err := writeFileAtomic(dir, "a.json", []byte("{}\n")); err != nil {
-		t.Fatal(err)
-	}
-	if err := writeFileAtomic(dir, "a.json", []byte("{\"v\":2}\n")); err != nil {
-		t.Fatal(err)
-	}
-	// A rename onto a directory fails: the temp file must go too.
-	os.Mkdir(filepath.Join(dir, "b.json"), 0o755)
-	os.WriteFile(filepath.Join(dir, "b.json", "x"), nil, 0o644)
-	if err := writeFileAtomic(dir, "b.json", []byte("{}")); err == nil {
-		t.Error("rename onto a non-empty directory succeeded")
-	}
-	if names := outboxNames(t, dir); !slices.Equal(names, []string{"a.json", "b.json"}) {
-		t.Errorf("dir holds %v", names)
-	}
-	if data, _ := os.ReadFile(filepath.Join(dir, "a.json")); string(data) != "{\"v\":2}\n" {
-		t.Errorf("content %q", data)
-	}
-}
-
 func TestOrderUpdates(t *testing.T) {
 	dir := acceptanceDir(t)
 	inbox := filepath.Join(dir, "inbox")

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/acs-connector/acs-connector/sdk"
+	"github.com/acs-connector/acs-connector/sdk/outbox"
 )
 
 const pluginVersion = "0.1.0"
@@ -20,8 +21,8 @@ type plugin struct {
 	mu sync.RWMutex
 	st *configured
 
-	locks   keyLocks   // one per outbox file, for PushOrder
-	inboxMu sync.Mutex // serialises acks
+	outbox  outbox.Writer // PushOrder's files, one per session
+	inboxMu sync.Mutex    // serialises acks
 }
 
 // configured is one applied configuration and the caches built on it.

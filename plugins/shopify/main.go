@@ -12,6 +12,7 @@ import (
 	_ "embed"
 
 	"github.com/acs-connector/acs-connector/sdk"
+	"github.com/acs-connector/acs-connector/sdk/outbox"
 )
 
 const version = "0.1.0"
@@ -25,8 +26,8 @@ type plugin struct {
 	mu  sync.RWMutex
 	cfg *config
 
-	avail    availCache
-	outboxMu sync.Mutex
+	avail  availCache
+	outbox outbox.Writer
 
 	// fixedDay pins the export's snapshot day (sale windows) in tests.
 	fixedDay time.Time

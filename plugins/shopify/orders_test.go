@@ -128,7 +128,7 @@ func TestPushOrder(t *testing.T) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc.IdempotencyKey != "cs_test_a1" || doc.Status != "accepted" || doc.Order.Currency != "USD" || doc.Order.AmountTotal != 2700 ||
+	if doc.IdempotencyKey != "cs_test_a1" || doc.Status != "accepted" || doc.Order.Currency != "usd" || doc.Order.AmountTotal != 2700 ||
 		doc.Order.ShippingAddress.City != "Springfield" || len(doc.Order.Lines) != 1 || doc.Order.Lines[0].SKU != "MUG-1" || doc.Order.Lines[0].AmountTax != 100 {
 		t.Errorf("outbox file:\n%s", data)
 	}
