@@ -1,14 +1,19 @@
 package protocol
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"os/exec"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -30,7 +35,11 @@ type ClientConfig struct {
 	// never passed on: it holds Stripe keys and NOTIFY_SOCKET.
 	Env []string
 	// SHA256 of the binary, checked by go-plugin right before exec. Nil skips
-	// the check (tests with in-process reattach only).
+	// the check (tests with in-process reattach only). This is the only time
+	// the binary is hashed: a mismatch comes back as a *ChecksumError that
+	// carries the hash go-plugin computed, so callers need no hash of their
+	// own (which would read the ~20 MB file a second time, and check a file
+	// earlier than the one exec runs).
 	SHA256 []byte
 	// SocketDir is where go-plugin creates the plugin's unix socket.
 	SocketDir    string
@@ -67,6 +76,7 @@ func Start(cfg ClientConfig) (*Client, error) {
 	if timeout == 0 {
 		timeout = 20 * time.Second
 	}
+	var sum *sumRecorder
 	pcfg := &plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: pluginSets(versions, nil),
@@ -102,13 +112,21 @@ func Start(cfg ClientConfig) (*Client, error) {
 			pcfg.UnixSocketConfig = &plugin.UnixSocketConfig{TempDir: cfg.SocketDir}
 		}
 		if cfg.SHA256 != nil {
-			pcfg.SecureConfig = &plugin.SecureConfig{Checksum: cfg.SHA256, Hash: sha256.New()}
+			sum = &sumRecorder{Hash: sha256.New()}
+			pcfg.SecureConfig = &plugin.SecureConfig{Checksum: cfg.SHA256, Hash: sum}
 		}
+		// AutoMTLS makes a P-521 key right after the checksum; building
+		// the curve's base-point table (once per process, ~6 ms) on
+		// another core while the binary is hashed takes it off the path.
+		go warmP521.Do(func() { _, _ = ecdsa.GenerateKey(elliptic.P521(), rand.Reader) })
 	}
 	pc := plugin.NewClient(pcfg)
 	rpc, err := pc.Client()
 	if err != nil {
 		pc.Kill()
+		if sum != nil && errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
+			return nil, &ChecksumError{Path: cfg.Path, Expected: cfg.SHA256, Actual: sum.sum}
+		}
 		return nil, explainStartError(cfg.Path, versions, err)
 	}
 	raw, err := rpc.Dispense(PluginName)
@@ -150,6 +168,34 @@ func (c *Client) Kill() { c.pc.Kill() }
 
 // ErrChecksum is returned (wrapped) when a binary does not match its recorded hash.
 var ErrChecksum = errors.New("plugin checksum mismatch")
+
+// ChecksumError is Start's error when the binary go-plugin was about to exec
+// does not hash to ClientConfig.SHA256. It wraps ErrChecksum.
+type ChecksumError struct {
+	Path             string
+	Expected, Actual []byte
+}
+
+func (e *ChecksumError) Error() string {
+	return fmt.Sprintf("plugin %s: %v: sha256 %x, expected %x", e.Path, ErrChecksum, e.Actual, e.Expected)
+}
+
+func (e *ChecksumError) Unwrap() error { return ErrChecksum }
+
+// sumRecorder keeps the digest go-plugin's SecureConfig.Check computes, which
+// go-plugin itself only compares and drops.
+type sumRecorder struct {
+	hash.Hash
+	sum []byte
+}
+
+func (r *sumRecorder) Sum(b []byte) []byte {
+	out := r.Hash.Sum(b)
+	r.sum = append([]byte(nil), out[len(b):]...)
+	return out
+}
+
+var warmP521 sync.Once
 
 // SkewError says which side must be upgraded when host and plugin share no
 // protocol version.

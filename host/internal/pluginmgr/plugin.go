@@ -2,6 +2,7 @@ package pluginmgr
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -102,23 +103,20 @@ func (p *Plugin) launch(ctx context.Context) (*protocol.Client, Info, string, er
 	if err != nil {
 		return nil, Info{}, "", err
 	}
-	got, err := FileSHA256(p.spec.Path)
-	if err != nil {
-		return nil, Info{}, "", fmt.Errorf("plugin %s: %w", p.spec.Name, err)
-	}
-	if got != want {
-		return nil, Info{}, got, &ChecksumError{Path: p.spec.Path, Expected: want, Actual: got, Source: source}
-	}
 	sum, err := decodeHex(want)
 	if err != nil {
-		return nil, Info{}, got, err
+		return nil, Info{}, "", err
 	}
+	// The pin is checked once, by go-plugin, on the file it is about to exec
+	// (protocol.ClientConfig.SHA256): hashing it here as well read the ~20 MB
+	// binary twice on every start, and checked it a little further from the
+	// exec.
 	var dial = p.opt.DialOptions
 	cfg := protocol.ClientConfig{
 		Path:         p.spec.Path,
 		Dir:          p.spec.WorkDir,
 		Env:          baseEnv(p.spec.Env),
-		SHA256:       sum, // checked again by go-plugin right before exec
+		SHA256:       sum,
 		SocketDir:    p.opt.SocketDir,
 		Logger:       p.log,
 		StartTimeout: p.spec.StartTimeout,
@@ -129,8 +127,15 @@ func (p *Plugin) launch(ctx context.Context) (*protocol.Client, Info, string, er
 	}
 	c, err := protocol.Start(cfg)
 	if err != nil {
-		return nil, Info{}, got, err
+		var ce *protocol.ChecksumError
+		if errors.As(err, &ce) {
+			got := hex.EncodeToString(ce.Actual)
+			return nil, Info{}, got, &ChecksumError{Path: p.spec.Path, Expected: want, Actual: got, Source: source}
+		}
+		return nil, Info{}, "", err
 	}
+	// Start succeeded, so the binary it ran hashed to the pin.
+	got := hex.EncodeToString(sum)
 	conn := c.Conn()
 	cctx, cancel := context.WithTimeout(ctx, p.spec.CallTimeout)
 	defer cancel()
