@@ -3,7 +3,10 @@ package sdk
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
+
+	pb "github.com/acs-connector/acs-connector/proto/connector/v1"
 )
 
 type narrowed struct {
@@ -31,17 +34,28 @@ func TestCapabilitiesNarrowedByConfiguration(t *testing.T) {
 }
 
 func TestRecordWriterBatchesAndKeepsOrder(t *testing.T) {
-	type batch struct {
+	type flushed struct {
 		cols    []string
 		rows    [][]string
 		origins []string
 		cursor  string
 	}
-	var got []batch
-	w := newRecordWriter(context.Background(), 2, func(cols []string, vals [][]string, origins []string, _ []RecordError, cursor string) error {
-		b := batch{cols: append([]string(nil), cols...), origins: append([]string(nil), origins...), cursor: cursor}
-		for _, v := range vals {
-			b.rows = append(b.rows, append([]string(nil), v...))
+	var got []flushed
+	var dec pb.BatchDecoder
+	w := newRecordWriter(context.Background(), 2, func(wb *batch) error {
+		rows, bad, err := dec.Decode(&pb.RecordBatch{Columns: wb.cols, Packed: wb.packed, PackedCount: int32(wb.count)})
+		if err != nil || len(bad) > 0 {
+			t.Fatalf("decode: %v %v", err, bad)
+		}
+		b := flushed{cols: append([]string(nil), wb.cols...), cursor: wb.cursor}
+		for _, r := range rows {
+			// Copy: the writer reuses its buffer after the flush.
+			vals := make([]string, len(r.Values))
+			for i, v := range r.Values {
+				vals[i] = strings.Clone(v)
+			}
+			b.rows = append(b.rows, vals)
+			b.origins = append(b.origins, strings.Clone(r.Origin))
 		}
 		got = append(got, b)
 		return nil

@@ -100,16 +100,11 @@ type batchStream interface {
 func (s *server) stream(method string, req *pb.ReadRequest, st batchStream, read func(context.Context, *ReadRequest, *RecordWriter) error) error {
 	return guard(method, func() error {
 		ctx := st.Context()
-		// One packed buffer per stream, reused: Send marshals the batch
-		// before it returns, so the buffer is free again afterwards.
-		var packed []byte
-		w := newRecordWriter(ctx, int(req.GetBatchSize()), func(cols []string, vals [][]string, origins []string, rejects []RecordError, cursor string) error {
-			packed = packed[:0]
-			for i := range vals {
-				packed = pb.AppendPacked(packed, origins[i], vals[i])
-			}
-			b := &pb.RecordBatch{Columns: cols, Cursor: cursor, Packed: packed, PackedCount: int32(len(vals))}
-			for _, r := range rejects {
+		// The writer packs rows as they are written and reuses its buffer:
+		// Send marshals the batch before it returns.
+		w := newRecordWriter(ctx, int(req.GetBatchSize()), func(wb *batch) error {
+			b := &pb.RecordBatch{Columns: wb.cols, Cursor: wb.cursor, Packed: wb.packed, PackedCount: int32(wb.count)}
+			for _, r := range wb.rejects {
 				b.Errors = append(b.Errors, &pb.RecordError{Origin: r.Origin, Field: r.Field, Message: r.Message, Partial: r.Partial})
 			}
 			return st.Send(b)

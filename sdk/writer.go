@@ -3,6 +3,8 @@ package sdk
 import (
 	"context"
 	"sort"
+
+	pb "github.com/acs-connector/acs-connector/proto/connector/v1"
 )
 
 // RecordWriter batches records for the host. Write blocks while the host is
@@ -12,20 +14,30 @@ type RecordWriter struct {
 	ctx       context.Context
 	batchSize int
 	maxBytes  int
-	flushFn   func(columns []string, values [][]string, origins []string, rejects []RecordError, cursor string) error
+	flushFn   func(b *batch) error
 
-	recs    []Record
-	rejects []RecordError
-	// Columnar pending rows from WriteValues; mutually exclusive with recs.
-	cols    []string
-	rows    [][]string
-	origins []string
-	bytes   int
-	cursor  string
-	sent    int
+	recs     []Record
+	recBytes int
+	// Rows from WriteValues go straight into b.packed, the wire encoding
+	// (pb.AppendPacked), rather than into a copied []string per row that
+	// the flush then encodes: one copy of each value instead of a slice
+	// allocation plus a copy. Mutually exclusive with recs.
+	b    batch
+	sent int
 }
 
-func newRecordWriter(ctx context.Context, batchSize int, flush func([]string, [][]string, []string, []RecordError, string) error) *RecordWriter {
+// batch is what a flush hands to the transport: rows already packed. The
+// transport must be done with it when flushFn returns (gRPC's Send marshals
+// before it returns), because packed and rejects are reused.
+type batch struct {
+	cols    []string
+	packed  []byte
+	count   int
+	rejects []RecordError
+	cursor  string
+}
+
+func newRecordWriter(ctx context.Context, batchSize int, flush func(*batch) error) *RecordWriter {
 	if batchSize <= 0 || batchSize > 5000 {
 		batchSize = 500
 	}
@@ -37,16 +49,16 @@ func (w *RecordWriter) Write(r Record) error {
 	if err := w.ctx.Err(); err != nil {
 		return err
 	}
-	if len(w.rows) > 0 {
+	if w.b.count > 0 {
 		if err := w.send(); err != nil {
 			return err
 		}
 	}
 	w.recs = append(w.recs, r)
 	for k, v := range r.Fields {
-		w.bytes += len(k) + len(v)
+		w.recBytes += len(k) + len(v)
 	}
-	if len(w.recs) >= w.batchSize || w.bytes >= w.maxBytes {
+	if len(w.recs) >= w.batchSize || w.recBytes >= w.maxBytes {
 		return w.flush()
 	}
 	return nil
@@ -54,9 +66,9 @@ func (w *RecordWriter) Write(r Record) error {
 
 // WriteValues queues one record given as values aligned with columns. It is
 // the fast path for plugins that read tabular sources: no map per row, and
-// the column list is sent once per batch. values is copied, so a reused
-// slice (csv.Reader.ReuseRecord) is fine; pass the same columns slice for
-// consecutive rows.
+// the column list is sent once per batch. values is copied before
+// WriteValues returns, so a reused slice (csv.Reader.ReuseRecord) is fine;
+// pass the same columns slice for consecutive rows.
 func (w *RecordWriter) WriteValues(origin string, columns, values []string) error {
 	if err := w.ctx.Err(); err != nil {
 		return err
@@ -64,22 +76,18 @@ func (w *RecordWriter) WriteValues(origin string, columns, values []string) erro
 	if len(columns) != len(values) {
 		return errorf("WriteValues: %d columns but %d values (%s)", len(columns), len(values), origin)
 	}
-	if len(w.recs) > 0 || (len(w.rows) > 0 && !sameColumns(w.cols, columns)) {
+	if len(w.recs) > 0 || (w.b.count > 0 && !sameColumns(w.b.cols, columns)) {
 		if err := w.send(); err != nil {
 			return err
 		}
 	}
-	if len(w.rows) == 0 {
-		w.cols = columns
+	if w.b.count == 0 {
+		w.b.cols = columns
+		w.b.packed = w.b.packed[:0]
 	}
-	row := make([]string, len(values))
-	copy(row, values)
-	w.rows = append(w.rows, row)
-	w.origins = append(w.origins, origin)
-	for _, v := range values {
-		w.bytes += len(v)
-	}
-	if len(w.rows) >= w.batchSize || w.bytes >= w.maxBytes {
+	w.b.packed = pb.AppendPacked(w.b.packed, origin, values)
+	w.b.count++
+	if w.b.count >= w.batchSize || len(w.b.packed) >= w.maxBytes {
 		return w.send()
 	}
 	return nil
@@ -103,8 +111,8 @@ func sameColumns(a, b []string) bool {
 // Reject reports a source row that could not become a record. It is never
 // dropped: the host puts it in the feed's error report.
 func (w *RecordWriter) Reject(e RecordError) error {
-	w.rejects = append(w.rejects, e)
-	if len(w.rejects) >= w.batchSize {
+	w.b.rejects = append(w.b.rejects, e)
+	if len(w.b.rejects) >= w.batchSize {
 		return w.flush()
 	}
 	return nil
@@ -112,13 +120,13 @@ func (w *RecordWriter) Reject(e RecordError) error {
 
 // SetCursor records how to resume after the records written so far. The host
 // stores the last cursor of a successful read and passes it back next time.
-func (w *RecordWriter) SetCursor(c string) { w.cursor = c }
+func (w *RecordWriter) SetCursor(c string) { w.b.cursor = c }
 
 // Written counts records sent so far.
-func (w *RecordWriter) Written() int { return w.sent + len(w.recs) + len(w.rows) }
+func (w *RecordWriter) Written() int { return w.sent + len(w.recs) + w.b.count }
 
 func (w *RecordWriter) flush() error {
-	if len(w.recs) == 0 && len(w.rows) == 0 && len(w.rejects) == 0 {
+	if len(w.recs) == 0 && w.b.count == 0 && len(w.b.rejects) == 0 {
 		return nil
 	}
 	return w.send()
@@ -129,36 +137,34 @@ func (w *RecordWriter) flush() error {
 func (w *RecordWriter) close() error { return w.send() }
 
 func (w *RecordWriter) send() error {
-	if len(w.rows) > 0 {
-		err := w.flushFn(w.cols, w.rows, w.origins, w.rejects, w.cursor)
-		w.sent += len(w.rows)
-		// The batch was handed to gRPC, which has marshalled it by now, so
-		// the slices can be reused.
-		w.rows, w.origins = w.rows[:0], w.origins[:0]
-		w.rejects = w.rejects[:0]
-		w.bytes = 0
-		return err
-	}
-	columns := columnsOf(w.recs)
-	index := make(map[string]int, len(columns))
-	for i, c := range columns {
-		index[c] = i
-	}
-	values := make([][]string, len(w.recs))
-	origins := make([]string, len(w.recs))
-	for i, r := range w.recs {
-		row := make([]string, len(columns))
-		for k, v := range r.Fields {
-			row[index[k]] = v
+	if w.b.count == 0 {
+		// Map records (or only rejects and the cursor): pack them under
+		// the union of their fields.
+		w.b.cols = columnsOf(w.recs)
+		index := make(map[string]int, len(w.b.cols))
+		for i, c := range w.b.cols {
+			index[c] = i
 		}
-		values[i] = row
-		origins[i] = r.Origin
+		row := make([]string, len(w.b.cols))
+		w.b.packed = w.b.packed[:0]
+		for _, r := range w.recs {
+			clear(row)
+			for k, v := range r.Fields {
+				row[index[k]] = v
+			}
+			w.b.packed = pb.AppendPacked(w.b.packed, r.Origin, row)
+		}
+		w.b.count = len(w.recs)
 	}
-	err := w.flushFn(columns, values, origins, w.rejects, w.cursor)
-	w.sent += len(w.recs)
+	err := w.flushFn(&w.b)
+	w.sent += w.b.count
+	// flushFn has handed the batch to gRPC, which marshalled it before
+	// returning, so the buffers can be reused.
+	w.b.count = 0
+	w.b.packed = w.b.packed[:0]
+	w.b.rejects = w.b.rejects[:0]
 	w.recs = w.recs[:0]
-	w.rejects = w.rejects[:0]
-	w.bytes = 0
+	w.recBytes = 0
 	return err
 }
 
