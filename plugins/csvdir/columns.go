@@ -98,39 +98,7 @@ func checkMapping(key string, in map[string]string, allowed []string, resp *sdk.
 // suggestColumn finds an allowed column close to name: the same letters
 // without separators, or a small edit distance.
 func suggestColumn(name string, allowed []string) string {
-	squash := func(s string) string {
-		return strings.NewReplacer("_", "", "-", "", " ", "").Replace(strings.ToLower(s))
-	}
-	best, bestD := "", 3
-	for _, c := range allowed {
-		if squash(c) == squash(name) {
-			return c
-		}
-		if d := editDistance(name, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return sdk.Closest(name, allowed, 3)
 }
 
 // outCol is one feed column of a read plan and where its value comes from.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/acs-connector/acs-connector/sdk"
+	"github.com/acs-connector/acs-connector/sdk/outbox"
 )
 
 const processedDir = "processed"
@@ -312,24 +313,12 @@ func (p *plugin) AckOrderUpdates(ctx context.Context, ids []string) error {
 		moved++
 	}
 	if moved > 0 {
-		if err := syncDir(s.inbox); err != nil {
+		if err := outbox.SyncDir(s.inbox); err != nil {
 			return err
 		}
-		if err := syncDir(done); err != nil {
+		if err := outbox.SyncDir(done); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
 }

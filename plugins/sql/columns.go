@@ -115,12 +115,7 @@ func isFeedColumn(k feedKind, name string) bool {
 
 // suggestColumn returns the closest feed column to name, or "".
 func suggestColumn(k feedKind, name string) string {
-	best, bestD := "", 4
-	for _, c := range kindColumns[k] {
-		if d := editDistance(name, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
+	best := sdk.Closest(name, kindColumns[k], 4)
 	if best == "" {
 		// Common names for feed columns.
 		switch name {
@@ -143,26 +138,6 @@ func suggestColumn(k feedKind, name string) string {
 		}
 	}
 	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // checkColumns validates a feed query's result columns: every column must be

@@ -232,7 +232,7 @@ func (w *Writer) Put(dir, key string, build func() ([]byte, error)) (data []byte
 			return nil, name, false, fmt.Errorf("outbox: %w", err)
 		}
 	}
-	if err := syncDir(dir); err != nil {
+	if err := SyncDir(dir); err != nil {
 		return nil, name, false, fmt.Errorf("outbox: fsync %s: %w", dir, err)
 	}
 	return data, name, true, nil
@@ -267,7 +267,10 @@ func writeTemp(dir, name string, data []byte, mode fs.FileMode) (path string, er
 	return path, nil
 }
 
-func syncDir(dir string) error {
+// SyncDir fsyncs a directory, so that a file created, linked or renamed in
+// it survives a crash. File systems that cannot sync a directory are not
+// an error.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
