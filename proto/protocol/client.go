@@ -18,6 +18,8 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+
+	connectorv1 "github.com/acs-connector/acs-connector/proto/connector/v1"
 )
 
 // ClientConfig describes one start of one plugin process. The host builds a
@@ -87,6 +89,9 @@ func Start(cfg ClientConfig) (*Client, error) {
 			grpc.WithDefaultCallOptions(
 				grpc.MaxCallRecvMsgSize(MaxMessageBytes),
 				grpc.MaxCallSendMsgSize(MaxMessageBytes),
+				// The "proto" codec, except that record batches are
+				// received with one copy of their packed rows, not two.
+				grpc.ForceCodecV2(connectorv1.Codec()),
 			),
 		}, cfg.DialOptions...),
 		SyncStdout: &lineWriter{log: func(s string) { logger.Info(s, "stream", "stdout") }},
