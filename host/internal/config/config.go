@@ -114,6 +114,88 @@ type Retention struct {
 	UploadErrors Period `yaml:"upload_errors"`
 }
 
+// Limit is a cap given as a percentage ("25%"), a count ("500") or "off".
+type Limit struct {
+	kind    limitKind
+	percent float64
+	count   int // the count, or a percentage's floor
+}
+
+type limitKind int
+
+const (
+	limitUnset limitKind = iota
+	limitOff
+	limitPercent
+	limitCount
+)
+
+// PercentLimit returns a limit of p percent that always allows at least
+// floor (so a small catalog is not held to a fraction of a product).
+func PercentLimit(p float64, floor int) Limit {
+	return Limit{kind: limitPercent, percent: p, count: floor}
+}
+
+// UnmarshalYAML parses "25%", "500", "off".
+func (l *Limit) UnmarshalYAML(n *yaml.Node) error {
+	v := strings.TrimSpace(n.Value)
+	bad := fmt.Errorf("line %d: %q is not a limit (use a percentage such as 25%%, a count such as 500, or off)", n.Line, v)
+	switch {
+	case v == "":
+		return nil
+	case strings.EqualFold(v, "off"):
+		*l = Limit{kind: limitOff}
+	case strings.HasSuffix(v, "%"):
+		p, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(v, "%")), 64)
+		if err != nil || p < 0 || p > 100 {
+			return bad
+		}
+		*l = Limit{kind: limitPercent, percent: p}
+	default:
+		c, err := strconv.Atoi(v)
+		if err != nil || c < 0 {
+			return bad
+		}
+		*l = Limit{kind: limitCount, count: c}
+	}
+	return nil
+}
+
+// Or returns l, or def when l was not given.
+func (l Limit) Or(def Limit) Limit {
+	if l.kind == limitUnset {
+		return def
+	}
+	return l
+}
+
+// Allows reports whether n out of total is within the limit. An unset
+// limit allows anything.
+func (l Limit) Allows(n, total int) bool {
+	switch l.kind {
+	case limitPercent:
+		return n <= l.count || float64(n) <= l.percent/100*float64(total)
+	case limitCount:
+		return n <= l.count
+	}
+	return true
+}
+
+// String is the limit as written in the config.
+func (l Limit) String() string {
+	switch l.kind {
+	case limitPercent:
+		p := strconv.FormatFloat(l.percent, 'f', -1, 64) + "%"
+		if l.count > 0 {
+			p += " or " + strconv.Itoa(l.count) + ", whichever is more"
+		}
+		return p
+	case limitCount:
+		return strconv.Itoa(l.count)
+	}
+	return "off"
+}
+
 // Period is a retention period: a duration, with "d" for days allowed, or
 // "forever".
 type Period struct {
@@ -204,6 +286,11 @@ type Job struct {
 	// Deletions sends delete=true for products gone from the backend
 	// (catalog jobs; default true).
 	Deletions *bool `yaml:"deletions"`
+	// MaxDeletions holds back the deletions of a catalog run that would
+	// delete more products than this: a share of the job's products
+	// ("25%"), a count ("500") or "off". Default: 25% or 10 products,
+	// whichever is more. A truncated export never empties the catalog.
+	MaxDeletions Limit `yaml:"max_deletions"`
 	// WaitForPrevious bounds how long an incremental job waits for the
 	// previous upload of its feed to reach a final status.
 	WaitForPrevious Duration `yaml:"wait_for_previous"`

@@ -154,3 +154,46 @@ func TestRetentionPeriods(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxDeletionsLimit(t *testing.T) {
+	parse := func(v string) (Limit, error) {
+		cfg, err := Parse("/x/config.yaml", []byte(strings.Replace(base, `    schedule: "*/5 * * * *"`, `    schedule: "*/5 * * * *"`+"\n    max_deletions: "+v, 1)), env(nil))
+		if err != nil {
+			return Limit{}, err
+		}
+		return cfg.Jobs["catalog"].MaxDeletions, nil
+	}
+	for _, c := range []struct {
+		v        string
+		n, total int
+		allows   bool
+		str      string
+	}{
+		{"25%", 25, 100, true, "25%"},
+		{"25%", 26, 100, false, "25%"},
+		{"0%", 1, 100, false, "0%"},
+		{"500", 500, 600, true, "500"},
+		{"500", 501, 100000, false, "500"},
+		{"off", 100, 100, true, "off"},
+	} {
+		l, err := parse(c.v)
+		if err != nil {
+			t.Fatalf("%s: %v", c.v, err)
+		}
+		if l.Allows(c.n, c.total) != c.allows || l.String() != c.str {
+			t.Errorf("%s: Allows(%d, %d) = %v, String %q", c.v, c.n, c.total, l.Allows(c.n, c.total), l.String())
+		}
+	}
+	def := PercentLimit(25, 10)
+	if l, _ := parse(""); l.Or(def).String() != "25% or 10, whichever is more" {
+		t.Error("unset limit does not take the default")
+	}
+	if !def.Allows(10, 11) || def.Allows(11, 40) || !def.Allows(25, 100) || def.Allows(26, 100) {
+		t.Error("the default's floor or share is wrong")
+	}
+	for _, bad := range []string{"-1", "120%", "lots", "1.5"} {
+		if _, err := parse(bad); err == nil || !strings.Contains(err.Error(), "config.yaml:18") || !strings.Contains(err.Error(), "not a limit") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

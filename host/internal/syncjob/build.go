@@ -70,8 +70,11 @@ type buildOut struct {
 	deleted   int // delete=true rows written
 	live      int // valid rows that are not deletions
 	vanished  int // delete=true rows for ids gone from the backend (part of deleted)
-	parts     []*part
-	cursor    string
+	// held counts the ids gone from the backend whose deletion was not
+	// sent because there were more than maxDeletions allows.
+	held   int
+	parts  []*part
+	cursor string
 	// content identifies what the build says about the catalog: the header
 	// and the hashes of its live rows and explicit deletions, in order.
 	// Rows for vanished ids are left out, so that the run after a deletion
@@ -98,9 +101,10 @@ type build struct {
 	// incremental: skip rows whose hash Stripe accepted before.
 	incremental bool
 	// deletions: full catalog run that appends delete=true rows for
-	// accepted ids that vanished.
-	deletions bool
-	api       string
+	// accepted ids that vanished, unless more than maxDeletions did.
+	deletions    bool
+	maxDeletions config.Limit
+	api          string
 
 	ctx     context.Context
 	b       *feed.Builder
@@ -129,7 +133,14 @@ func (b *build) run(ctx context.Context) (buildOut, error) {
 	}
 	err := b.stream(ctx)
 	if err == nil && b.deletions && b.stage && b.out.live > 0 {
-		err = b.addVanished(ctx)
+		var n int
+		if n, err = b.countVanished(ctx); err == nil {
+			if b.maxDeletions.Allows(n, b.out.live+n) {
+				err = b.addVanished(ctx)
+			} else {
+				b.out.held = n
+			}
+		}
 	}
 	if b.b != nil {
 		stats, cerr := b.b.Close()
@@ -517,18 +528,33 @@ func (b *build) flush(ctx context.Context) error {
 	return nil
 }
 
+// countVanished counts the accepted ids the run did not stage: what
+// addVanished would delete.
+func (b *build) countVanished(ctx context.Context) (int, error) {
+	if err := b.flush(ctx); err != nil {
+		return 0, err
+	}
+	n := 0
+	err := b.r.st.VanishedItems(ctx, b.job, b.partUploads(), func(string) error { n++; return nil })
+	return n, err
+}
+
+func (b *build) partUploads() []int64 {
+	ids := make([]int64, 0, len(b.out.parts))
+	for _, p := range b.out.parts {
+		ids = append(ids, p.upload.ID)
+	}
+	return ids
+}
+
 // addVanished appends a delete=true row for every accepted id the run did
 // not stage.
 func (b *build) addVanished(ctx context.Context) error {
 	if err := b.flush(ctx); err != nil {
 		return err
 	}
-	ids := make([]int64, 0, len(b.out.parts))
-	for _, p := range b.out.parts {
-		ids = append(ids, p.upload.ID)
-	}
 	cols := []string{"id", "delete"}
-	return b.r.st.VanishedItems(ctx, b.job, ids, func(id string) error {
+	return b.r.st.VanishedItems(ctx, b.job, b.partUploads(), func(id string) error {
 		valid, err := b.b.Add(feed.Record{Origin: "deleted from " + b.source, Columns: cols, Values: []string{id, "true"}})
 		if err != nil {
 			return fmt.Errorf("build %s feed: %w", b.kind, err)

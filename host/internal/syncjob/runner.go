@@ -193,6 +193,12 @@ func jobName(j *config.Job) string {
 
 func deletionsOn(j *config.Job) bool { return j.Deletions == nil || *j.Deletions }
 
+// DefaultMaxDeletions is how many of a catalog job's products one run may
+// delete: more looks like a truncated export, not a clean-up.
+var DefaultMaxDeletions = config.PercentLimit(25, 10)
+
+func maxDeletions(j *config.Job) config.Limit { return j.MaxDeletions.Or(DefaultMaxDeletions) }
+
 func (r *Runner) plugin(j *config.Job) (*pluginmgr.Plugin, error) {
 	if r.opt.Plugin == nil {
 		return nil, errors.New("no plugins configured")
@@ -256,8 +262,12 @@ type Result struct {
 	Sent int
 	// Deleted counts delete=true rows among Sent.
 	Deleted int
-	Parts   int
-	Bytes   int64
+	// HeldDeletions counts products gone from the backend whose deletion
+	// was not sent because they were more than max_deletions allows; the
+	// run then fails after sending the rest.
+	HeldDeletions int
+	Parts         int
+	Bytes         int64
 	// Uploads and Imports are the store's upload ids and Stripe's import
 	// ids of the parts sent.
 	Uploads []int64
@@ -294,6 +304,9 @@ func (r Result) Summary() string {
 		if len(r.Imports) > 0 {
 			fmt.Fprintf(&b, ", import %s", strings.Join(r.Imports, ", "))
 		}
+	}
+	if r.HeldDeletions > 0 {
+		fmt.Fprintf(&b, "; %d deletions held back (over max_deletions)", r.HeldDeletions)
 	}
 	if r.ErrorReport != "" {
 		fmt.Fprintf(&b, "; rejected rows in %s", r.ErrorReport)
@@ -373,6 +386,11 @@ func (r *Runner) Run(ctx context.Context, j *config.Job) (Result, error) {
 		defer cancel()
 	}
 	res, err = r.run(ctx, j, job, kind, readKind, res)
+	if res.HeldDeletions > 0 {
+		err = errors.Join(err, fmt.Errorf("%d products are gone from %s, more than jobs.%s.max_deletions (%s) allows: their deletion was not sent (the rest of the catalog was). "+
+			"If the export is complete, raise max_deletions (or set it to off) for this run; otherwise fix the export",
+			res.HeldDeletions, j.Plugin, job, maxDeletions(j)))
+	}
 	res.Duration = time.Since(start)
 	if err != nil {
 		r.log.Warn("feed job failed", "job", job, "err", err)
@@ -423,9 +441,10 @@ func (r *Runner) run(ctx context.Context, j *config.Job, job string, kind feed.K
 	b := &build{
 		r: r, job: job, kind: kind, readKind: readKind, plugin: p, source: j.Plugin, cursor: cursor,
 		dir: dir, errPath: filepath.Join(dir, "errors.csv"), maxPart: r.opt.MaxPartBytes,
-		stage: true, incremental: kind != feed.Product, deletions: deletions, api: up.API(),
+		stage: true, incremental: kind != feed.Product, deletions: deletions, maxDeletions: maxDeletions(j), api: up.API(),
 	}
 	out, err := b.run(ctx)
+	res.HeldDeletions = out.held
 	res.Read, res.RejectedByPlugin, res.Invalid, res.Unchanged = out.read+out.rejected, out.rejected, out.stats.Invalid-out.rejected, out.unchanged
 	res.Sent, res.Deleted, res.Parts, res.Bytes = out.stats.Valid, out.deleted, len(out.parts), out.stats.Bytes
 	if out.stats.Invalid > 0 {
@@ -496,7 +515,7 @@ func (r *Runner) run(ctx context.Context, j *config.Job, job string, kind feed.K
 	// rows: deletions on, one part (replace on several parts would delete
 	// each other's products), and no row rejected here (a product whose row
 	// is broken today stays in Stripe as last accepted).
-	replace := up.API() == stripeapi.UploadAPIV2 && deletions && len(out.parts) == 1 && out.stats.Invalid == 0
+	replace := up.API() == stripeapi.UploadAPIV2 && deletions && out.held == 0 && len(out.parts) == 1 && out.stats.Invalid == 0
 	if err := r.saveRun(ctx, job, &runRecord{Uploads: ids, Cursor: out.cursor, Content: content, Replace: replace}); err != nil {
 		return res, err
 	}

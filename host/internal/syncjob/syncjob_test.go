@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/acs-connector/acs-connector/host/internal/config"
 	"github.com/acs-connector/acs-connector/host/internal/emulator"
@@ -462,6 +465,47 @@ func TestDeletions(t *testing.T) {
 				t.Fatalf("deletions off: %+v, catalog %v", res, e.emu.Catalog())
 			}
 		})
+	}
+}
+
+// A run whose export lost more products than max_deletions allows sends
+// the rest of the catalog but holds the deletions back, and fails so that
+// someone looks; with the limit raised they go.
+func TestDeletionsOverTheLimitAreHeld(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	var all []string
+	for i := range 40 {
+		all = append(all, product(fmt.Sprintf("P%02d", i), 1, "1.00"))
+	}
+	e.writeData("products.csv", products(all...))
+	e.run(job(config.JobCatalog))
+	e.settle()
+
+	// A truncated export: half the products, one of them changed.
+	half := append([]string{product("P00", 7, "1.00")}, all[1:20]...)
+	e.writeData("products.csv", products(half...))
+	res, err := e.r.Run(context.Background(), job(config.JobCatalog))
+	if err == nil || !strings.Contains(err.Error(), "20 products are gone") || !strings.Contains(err.Error(), "max_deletions (25% or 10, whichever is more)") {
+		t.Fatalf("err = %v", err)
+	}
+	if res.HeldDeletions != 20 || res.Deleted != 0 || !strings.Contains(res.Summary(), "20 deletions held back") {
+		t.Fatalf("result: %+v", res)
+	}
+	e.settle()
+	cat := e.emu.Catalog()
+	if len(cat) != 40 || cat["P00"]["inventory_quantity"] != "7" {
+		t.Fatalf("catalog after the held run: %d products, P00 %v", len(cat), cat["P00"])
+	}
+
+	// Deliberate: the limit is raised for this run.
+	j := job(config.JobCatalog)
+	if err := yaml.Unmarshal([]byte("max_deletions: 50%"), j); err != nil {
+		t.Fatal(err)
+	}
+	res = e.run(j)
+	e.settle()
+	if res.Deleted != 20 || res.HeldDeletions != 0 || len(e.emu.Catalog()) != 20 {
+		t.Fatalf("with 50%%: %+v, catalog %d", res, len(e.emu.Catalog()))
 	}
 }
 
