@@ -63,7 +63,6 @@ func (d *BatchDecoder) Decode(b *RecordBatch) ([]Row, []RowError, error) {
 	// The buffer belongs to the decoded message and is never written again,
 	// so strings can point into it instead of copying each value.
 	all := unsafe.String(unsafe.SliceData(packed), len(packed))
-	valid := utf8.ValidString(all)
 	need := n * len(cols)
 	if cap(d.vals) < need {
 		d.vals = make([]string, need)
@@ -71,6 +70,14 @@ func (d *BatchDecoder) Decode(b *RecordBatch) ([]Row, []RowError, error) {
 	vals := d.vals[:need]
 	var bad []RowError
 	pos := 0
+	// UTF-8: only a value holding a byte >= 0x80 can be invalid. hi is the
+	// next such byte in the buffer, found by scanning eight bytes at a time;
+	// high bytes in length prefixes (any value of 128 bytes or more) and
+	// origins are stepped over. Catalog data is mostly ASCII, so this is
+	// one fast pass over the batch instead of a utf8.ValidString call per
+	// value (which was ~60% of Decode) or per batch (which fails at the
+	// first long value's length prefix).
+	hi := nextHigh(packed, 0)
 	next := func() (string, error) {
 		l, k := binary.Uvarint(packed[pos:])
 		if k <= 0 || uint64(len(packed)-pos-k) < l {
@@ -92,8 +99,18 @@ func (d *BatchDecoder) Decode(b *RecordBatch) ([]Row, []RowError, error) {
 			if row[c], err = next(); err != nil {
 				return nil, nil, err
 			}
-			if !valid && badCol < 0 && !utf8.ValidString(row[c]) {
-				badCol = c
+			if hi >= pos {
+				continue // no high byte up to the end of this value
+			}
+			if start := pos - len(row[c]); hi < start {
+				// The high byte was in a length prefix or the origin.
+				hi = nextHigh(packed, start)
+			}
+			if hi < pos {
+				if badCol < 0 && !utf8.ValidString(row[c]) {
+					badCol = c
+				}
+				hi = nextHigh(packed, pos)
 			}
 		}
 		if badCol >= 0 {
@@ -106,4 +123,29 @@ func (d *BatchDecoder) Decode(b *RecordBatch) ([]Row, []RowError, error) {
 		return nil, nil, fmt.Errorf("%w: %d trailing bytes", ErrMalformedBatch, len(packed)-pos)
 	}
 	return d.rows, bad, nil
+}
+
+// nextHigh returns the index of the first byte >= 0x80 in b[from:], or
+// len(b).
+func nextHigh(b []byte, from int) int {
+	const hiBits = 0x8080808080808080
+	i := from
+	for ; i+32 <= len(b); i += 32 {
+		w := binary.LittleEndian.Uint64(b[i:]) | binary.LittleEndian.Uint64(b[i+8:]) |
+			binary.LittleEndian.Uint64(b[i+16:]) | binary.LittleEndian.Uint64(b[i+24:])
+		if w&hiBits != 0 {
+			break
+		}
+	}
+	for ; i+8 <= len(b); i += 8 {
+		if binary.LittleEndian.Uint64(b[i:])&hiBits != 0 {
+			break
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] >= 0x80 {
+			return i
+		}
+	}
+	return i
 }
