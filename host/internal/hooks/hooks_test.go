@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,7 +24,7 @@ import (
 
 const hookSecret = "whsec_hook_test"
 
-func openStore(t *testing.T) store.Store {
+func openStore(t testing.TB) store.Store {
 	t.Helper()
 	st, err := store.Open(context.Background(), "sqlite", filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
@@ -440,4 +441,33 @@ func TestAnswerStoredAfterReturn(t *testing.T) {
 	if err != nil || rec.Response == nil || rec.FinishedAt.IsZero() {
 		t.Fatalf("stored: %+v %v", rec, err)
 	}
+}
+
+// BenchmarkFinalize is one approval hook through the handler as the daemon
+// wires it (SQLite store, Pending), against the csvdir plugin, without
+// HTTP: for allocs/op and CPU per hook. The end-to-end comparison with a
+// bare handler is host/internal/bench/hookbench (make bench).
+func BenchmarkFinalize(b *testing.B) {
+	p, _ := startPlugin(b, "csvdir", csvdirConfig(b), 100*time.Millisecond)
+	var pending sync.WaitGroup
+	h := New(Options{Secret: hookSecret, Plugin: pluginFn(p), Store: openStore(b), Pending: &pending})
+	data := finData("MUG-BLUE", 1)
+	bodies := make([][]byte, b.N)
+	sigs := make([]string, b.N)
+	for i := range bodies {
+		bodies[i] = hookBody(TypeFinalize, "hook_bench_"+strconv.Itoa(i), data)
+		sigs[i] = webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: bodies[i], Secret: hookSecret}).Header
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		req := httptest.NewRequest(http.MethodPost, "/hooks", bytes.NewReader(bodies[i]))
+		req.Header.Set("Stripe-Signature", sigs[i])
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+	}
+	pending.Wait()
 }

@@ -49,7 +49,7 @@ func (c *rpcCounter) get(method string) int {
 
 // startPlugin runs one plugin binary under a fresh manager. minBackoff
 // steers how soon a killed plugin comes back.
-func startPlugin(t *testing.T, name string, cfg any, minBackoff time.Duration) (*pluginmgr.Plugin, *rpcCounter) {
+func startPlugin(t testing.TB, name string, cfg any, minBackoff time.Duration) (*pluginmgr.Plugin, *rpcCounter) {
 	t.Helper()
 	cnt := &rpcCounter{}
 	m := pluginmgr.New(pluginmgr.Options{DialOptions: cnt.dial, HostVersion: "test"})
@@ -71,7 +71,7 @@ func startPlugin(t *testing.T, name string, cfg any, minBackoff time.Duration) (
 }
 
 // csvdirConfig writes a small catalog and returns the plugin's config.
-func csvdirConfig(t *testing.T) map[string]any {
+func csvdirConfig(t testing.TB) map[string]any {
 	t.Helper()
 	dir := t.TempDir()
 	products := "id,title,description,link,image_link,availability,inventory_quantity,price\n" +
