@@ -17,6 +17,10 @@ type Record struct {
 	Origin  string   // where the row came from, e.g. "products.csv:12"; used in the error report
 	Columns []string // spec column names
 	Values  []string // one value per column
+	// ValidUTF8 says the caller has already checked that every value is
+	// valid UTF-8 (a decoded plugin batch: connectorv1.BatchDecoder rejects
+	// rows that are not), so the builder need not check again.
+	ValidUTF8 bool
 }
 
 // Options tune a Builder.
@@ -153,7 +157,7 @@ func (b *Builder) Add(r Record) (valid bool, err error) {
 		// The record has the output columns in output order: check (and
 		// write) its values in place unless some value needs trimming.
 		row = r.Values
-		b.probs, untrimmed = b.schema.check(row, b.probs[:0], &b.memo)
+		b.probs, untrimmed = b.schema.check(row, b.probs[:0], &b.memo, r.ValidUTF8)
 		if untrimmed {
 			row = b.row
 		}
@@ -163,7 +167,7 @@ func (b *Builder) Add(r Record) (valid bool, err error) {
 			b.stats.Rows--
 			return false, err
 		}
-		b.probs, _ = b.schema.check(row, b.probs[:0], &b.memo)
+		b.probs, _ = b.schema.check(row, b.probs[:0], &b.memo, r.ValidUTF8)
 	}
 	if len(b.probs) == 0 {
 		var err error

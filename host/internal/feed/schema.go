@@ -266,7 +266,8 @@ func Check(k Kind, header []string, row []string) []Problem {
 // rowView holds the trimmed values of one row by column ("" when absent).
 // It lives on the stack of Schema.Check.
 type rowView struct {
-	vals [numCols]string
+	vals      [numCols]string
+	validUTF8 bool // the caller vouches for the values' encoding
 }
 
 func (r *rowView) get(c col) string { return r.vals[c] }
@@ -275,7 +276,7 @@ func (r *rowView) get(c col) string { return r.vals[c] }
 // allocate when the row is valid, and it is safe for concurrent use. Problem.Row
 // is left 0.
 func (s *Schema) Check(row []string, dst []Problem) []Problem {
-	dst, _ = s.check(row, dst, nil)
+	dst, _ = s.check(row, dst, nil, false)
 	return dst
 }
 
@@ -289,12 +290,14 @@ type memo struct {
 }
 
 // check is Check with an optional memo; trimmed reports that some value had
-// leading or trailing white space.
-func (s *Schema) check(row []string, dst []Problem, m *memo) (_ []Problem, trimmed bool) {
+// leading or trailing white space. validUTF8 skips the UTF-8 check of
+// free-text values (Record.ValidUTF8).
+func (s *Schema) check(row []string, dst []Problem, m *memo, validUTF8 bool) (_ []Problem, trimmed bool) {
 	if len(row) != len(s.header) {
 		return append(dst, Problem{Message: fmt.Sprintf("has %d fields, the header has %d", len(row), len(s.header))}), false
 	}
 	var r rowView
+	r.validUTF8 = validUTF8
 
 	// delete=true: Stripe reads only id and delete. An unreadable delete
 	// value leaves the row's intent unknown: report it with the id only.
@@ -383,7 +386,7 @@ func checkIDOnly(r *rowView, dst []Problem) []Problem {
 // checkValue validates the format of one non-empty value.
 func checkValue(c col, v string, r *rowView) string {
 	d := &colDefs[c]
-	if d.freeText && !utf8.ValidString(v) {
+	if d.freeText && !r.validUTF8 && !utf8.ValidString(v) {
 		// (the other types accept only ASCII, so their checks reject bad bytes)
 		return "is not valid UTF-8"
 	}

@@ -101,7 +101,7 @@ func ValidateFile(r io.Reader, k Kind) (Report, error) {
 			return rep, fmt.Errorf("read after data row %d: %w", rep.Rows, err)
 		}
 		rep.Rows++
-		probs, _ = s.check(row, probs[:0], &m)
+		probs, _ = s.check(row, probs[:0], &m, false)
 		if len(probs) == 0 {
 			if probs, err = fc.Check(row, rep.Rows, probs); err != nil {
 				return rep, err

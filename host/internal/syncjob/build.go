@@ -394,7 +394,8 @@ func (b *build) batch(ctx context.Context, bt *pb.RecordBatch) error {
 				continue
 			}
 		}
-		valid, err := b.b.Add(feed.Record{Origin: rec.Origin, Columns: cols, Values: vals})
+		// BatchDecoder returned only rows whose values are valid UTF-8.
+		valid, err := b.b.Add(feed.Record{Origin: rec.Origin, Columns: cols, Values: vals, ValidUTF8: true})
 		if err != nil {
 			return fmt.Errorf("build %s feed: %w", b.kind, err)
 		}
