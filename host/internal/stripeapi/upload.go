@@ -502,8 +502,14 @@ func multipartBody(f FeedFile) ([]byte, string, error) {
 }
 
 func (u *importSetUploader) previewParams(ctx context.Context, key string) *stripe.RawParams {
+	return versionedParams(ctx, u.c.cfg.ImportVersion, key)
+}
+
+// versionedParams are raw request params with a Stripe-Version header (a
+// preview version) and, when key is set, an idempotency key.
+func versionedParams(ctx context.Context, version, key string) *stripe.RawParams {
 	p := &stripe.RawParams{Params: stripe.Params{Context: ctx,
-		Headers: http.Header{"Stripe-Version": []string{u.c.cfg.ImportVersion}}}}
+		Headers: http.Header{"Stripe-Version": []string{version}}}}
 	if key != "" {
 		p.IdempotencyKey = stripe.String(key)
 	}
@@ -537,17 +543,24 @@ func (u *importSetUploader) StartImport(ctx context.Context, f FeedFile, fileID 
 
 // Retrieve fetches an ImportSet.
 func (u *importSetUploader) Retrieve(ctx context.Context, id string) (*Import, error) {
+	return retrieveImport(ctx, u.c, u.opt, "ImportSet", "/v1/data_management/import_sets/", id, u.previewParams, u.decode)
+}
+
+// retrieveImport GETs base+id with the params of the import API (its
+// preview Stripe-Version) and decodes it; kind names the object in errors.
+func retrieveImport(ctx context.Context, c *Client, opt UploaderOptions, kind, base, id string,
+	params func(ctx context.Context, key string) *stripe.RawParams, decode func([]byte) (*Import, error)) (*Import, error) {
 	if id == "" {
-		return nil, errors.New("retrieve ImportSet: empty id")
+		return nil, fmt.Errorf("retrieve %s: empty id", kind)
 	}
-	what := "retrieve ImportSet " + id
-	resp, err := rawWithRetry(ctx, u.c.log, u.opt, what, func() (*stripe.APIResponse, error) {
-		return u.c.rawAPI().RawRequest(http.MethodGet, "/v1/data_management/import_sets/"+url.PathEscape(id), "", u.previewParams(ctx, ""))
+	what := "retrieve " + kind + " " + id
+	resp, err := rawWithRetry(ctx, c.log, opt, what, func() (*stripe.APIResponse, error) {
+		return c.rawAPI().RawRequest(http.MethodGet, base+url.PathEscape(id), "", params(ctx, ""))
 	})
 	if err != nil {
 		return nil, err
 	}
-	imp, err := u.decode(resp.RawJSON)
+	imp, err := decode(resp.RawJSON)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}

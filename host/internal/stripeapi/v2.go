@@ -31,7 +31,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 
 	stripe "github.com/stripe/stripe-go/v82"
@@ -54,12 +53,7 @@ func (u *v2Uploader) UploadFile(ctx context.Context, f FeedFile) (string, error)
 }
 
 func (u *v2Uploader) params(ctx context.Context, key string) *stripe.RawParams {
-	p := &stripe.RawParams{Params: stripe.Params{Context: ctx,
-		Headers: http.Header{"Stripe-Version": []string{u.opt.V2Version}}}}
-	if key != "" {
-		p.IdempotencyKey = stripe.String(key)
-	}
-	return p
+	return versionedParams(ctx, u.opt.V2Version, key)
 }
 
 // StartImport creates the import and PUTs the part to its upload URL. When
@@ -162,21 +156,7 @@ func (u *v2Uploader) put(ctx context.Context, uploadURL string, f FeedFile) erro
 
 // Retrieve fetches a v2 import.
 func (u *v2Uploader) Retrieve(ctx context.Context, id string) (*Import, error) {
-	if id == "" {
-		return nil, errors.New("retrieve v2 import: empty id")
-	}
-	what := "retrieve v2 import " + id
-	resp, err := rawWithRetry(ctx, u.c.log, u.opt, what, func() (*stripe.APIResponse, error) {
-		return u.c.rawAPI().RawRequest(http.MethodGet, "/v2/commerce/product_catalog/imports/"+url.PathEscape(id), "", u.params(ctx, ""))
-	})
-	if err != nil {
-		return nil, err
-	}
-	imp, err := u.decode(resp.RawJSON)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return imp, nil
+	return retrieveImport(ctx, u.c, u.opt, "v2 import", "/v2/commerce/product_catalog/imports/", id, u.params, u.decode)
 }
 
 type v2Counts struct {
