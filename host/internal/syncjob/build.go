@@ -114,7 +114,6 @@ type build struct {
 	pending []store.RowHash // rows to stage under pendPart
 	pendPt  *part
 	keep    []string // present-but-invalid ids seen before any part existed
-	dec     pb.BatchDecoder
 	invalid []string // ids of this batch's rejected rows (deletion runs)
 	header  []string // the feed's columns
 	cols    []string // the columns of the previous batch
@@ -169,10 +168,16 @@ func (b *build) run(ctx context.Context) (buildOut, error) {
 type batchOrErr struct {
 	b   *pb.RecordBatch
 	err error
+	// The batch's rows, decoded on the receiving goroutine; they point into
+	// b and into the decoder's slices.
+	recs   []pb.Row
+	bad    []pb.RowError
+	decErr error
 }
 
-// stream reads batches (decoded one ahead on a goroutine, so protobuf
-// decoding overlaps validation) and feeds them to the builder.
+// stream reads batches (received and decoded one ahead on a goroutine, so
+// protobuf and packed decoding overlap validation) and feeds them to the
+// builder.
 func (b *build) stream(ctx context.Context) error {
 	st, err := b.plugin.Read(ctx, b.readKind, b.cursor, b.r.opt.BatchSize)
 	if err != nil {
@@ -182,15 +187,25 @@ func (b *build) stream(ctx context.Context) error {
 	done := make(chan struct{})
 	defer close(done)
 	// One batch queued is enough to overlap decoding with validation; each
-	// more is another ~2 MiB (the message and its packed copy) held live
-	// and doubled by the GC's headroom.
+	// more is another ~1 MiB (the message) held live and doubled by the
+	// GC's headroom.
 	ch := make(chan batchOrErr, 1)
 	go func() {
 		defer close(ch)
-		for {
+		// Rows are valid until their decoder's next Decode. At most three
+		// batches are in hand at once: the one the builder is on, the one
+		// queued, and the one being decoded here (its send waits until the
+		// builder has taken the queued one, so is done with the one
+		// before). So three decoders in turn never overwrite rows in use.
+		var decs [3]pb.BatchDecoder
+		for i := 0; ; i++ {
 			bt, err := st.Next()
+			it := batchOrErr{b: bt, err: err}
+			if err == nil {
+				it.recs, it.bad, it.decErr = decs[i%len(decs)].Decode(bt)
+			}
 			select {
-			case ch <- batchOrErr{bt, err}:
+			case ch <- it:
 			case <-done:
 				return
 			}
@@ -211,7 +226,7 @@ func (b *build) stream(ctx context.Context) error {
 			return fmt.Errorf("read %s from plugin %s after %d records: %w", b.kind, b.source, b.out.read, it.err)
 		}
 		b.out.cursor = it.b.GetCursor()
-		if err := b.batch(ctx, it.b); err != nil {
+		if err := b.batch(ctx, it); err != nil {
 			return err
 		}
 		if err := b.r.step(ctx, "batch", nil); err != nil {
@@ -322,7 +337,8 @@ func colIndex(cols []string, name string) int {
 	return -1
 }
 
-func (b *build) batch(ctx context.Context, bt *pb.RecordBatch) error {
+func (b *build) batch(ctx context.Context, it batchOrErr) error {
+	bt := it.b
 	cols := bt.GetColumns()
 	// Every batch carries its own copy of the column names. Handing the
 	// builder the first copy again lets it recognise the columns by
@@ -348,7 +364,7 @@ func (b *build) batch(ctx context.Context, bt *pb.RecordBatch) error {
 			}
 		}
 	}
-	recs, bad, err := b.dec.Decode(bt)
+	recs, bad, err := it.recs, it.bad, it.decErr
 	if err != nil {
 		return fmt.Errorf("read %s from plugin %s: %w", b.kind, b.source, err)
 	}
