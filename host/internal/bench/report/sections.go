@@ -150,7 +150,10 @@ func (r *report) catalogSection() error {
 	}
 	r.p("\nWhere the time goes: per size, CPU-seconds of the export (host + plugin) against the baseline's, and how many\n")
 	r.p("cores each kept busy over its wall time; the export's wall-time ratio stays below its CPU ratio only as far as host\n")
-	r.p("and plugin find two free cores at once.\n\n")
+	r.p("and plugin find two free cores at once. Within the host the serial path is the goroutine that validates and writes\n")
+	r.p("rows (`feed.Builder.Add`); receiving, TLS, protobuf and packed-batch decoding run on other goroutines, one batch\n")
+	r.p("ahead. Starting the plugin hashes its binary once (go-plugin's pin check, right before exec) and makes two P-521\n")
+	r.p("AutoMTLS keys (the host's curve table is built while the binary is hashed) and a TLS handshake.\n\n")
 	for _, n := range sizes {
 		xs := bySize[n]
 		m := func(f func(x feedResult) float64) float64 { return stat(field(xs, f)).Med }
@@ -166,7 +169,7 @@ func (r *report) catalogSection() error {
 		{"CSV encoding (`appendValidRecord`)", "feed.appendValidRecord"},
 		{"feed file writes", "feed.(*Builder).partWrite"},
 		{"duplicate-id check", "feed.(*FileCheck).Check"},
-		{"decoding plugin batches (`BatchDecoder.Decode`)", "BatchDecoder).Decode"},
+		{"decoding plugin batches (`BatchDecoder.Decode`, on the receiving goroutine)", "BatchDecoder).Decode"},
 		{"gRPC/TLS transport", "transport.(*http2Client).reader"},
 	}); ok {
 		r.p("\nHost CPU profile (export child, last round, largest size; share of all samples): %s.\n", s)
