@@ -174,8 +174,10 @@ func CleanName(key string) (string, error) {
 	return clean + "-" + hex.EncodeToString(sum[:6]) + ".json", nil
 }
 
-// Put stores the bytes build returns as key's file in dir (created if
-// missing), unless the file is there already. It returns the bytes of the file in place: the new ones
+// Put stores the bytes build returns as key's file in dir, unless the file
+// is there already. dir must exist: a plugin creates it when it is
+// configured, and an outbox that vanished later (an unmounted share) is an
+// error the host retries, not a new empty directory that orders go to. It returns the bytes of the file in place: the new ones
 // (written=true) or the earlier ones, untouched (written=false), so the
 // caller answers a retry from what it answered first. build runs only when
 // the file is absent.
@@ -205,9 +207,6 @@ func (w *Writer) Put(dir, key string, build func() ([]byte, error)) (data []byte
 	data, err = build()
 	if err != nil {
 		return nil, name, false, err
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, name, false, fmt.Errorf("outbox: %w", err)
 	}
 	mode := w.Mode
 	if mode == 0 {

@@ -28,8 +28,11 @@ func names(t *testing.T, dir string) []string {
 }
 
 func TestPutWritesOnceAndAnswersFromTheFile(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "outbox") // created by Put
+	dir := t.TempDir()
 	var w Writer
+	if _, _, _, err := w.Put(filepath.Join(dir, "gone"), "k", func() ([]byte, error) { return []byte("x"), nil }); err == nil {
+		t.Fatal("Put into a missing directory succeeded")
+	}
 	data, name, written, err := w.Put(dir, "cs_test_1", func() ([]byte, error) { return []byte("first\n"), nil })
 	if err != nil || !written || name != "cs_test_1.json" || string(data) != "first\n" {
 		t.Fatalf("first Put = %q %q %v %v", data, name, written, err)
