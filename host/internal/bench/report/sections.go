@@ -546,9 +546,12 @@ func (r *report) fulfilSection() error {
 
 func (r *report) otherSection() error {
 	r.p("## 6. Other benchmarks in the tree\n\n")
-	r.p("Every `Benchmark*` function in the repository: `host/internal/feed` `BenchmarkBuilder` and `BenchmarkPlainCSV`\n")
+	r.p("The `Benchmark*` functions with a yardstick: `host/internal/feed` `BenchmarkBuilder` and `BenchmarkPlainCSV`\n")
 	r.p("(section 1), `plugins/sql` `BenchmarkStream1M` (section 4), and `plugins/csvdir` `BenchmarkReadCatalog` and\n")
-	r.p("`BenchmarkPlainCSV` below. The csvdir file defines its own yardstick: `BenchmarkReadCatalog` is a full read of a\n")
+	r.p("`BenchmarkPlainCSV` below. Component benchmarks without one are not run here (`go test -run '^$' -bench .` in\n")
+	r.p("their package): `proto/idset` `BenchmarkInsert1M` and `BenchmarkInsert1MNoSpill`, `proto/connector/v1`\n")
+	r.p("`BenchmarkDecodePacked`, `host/internal/hooks` `BenchmarkFinalize`.\n")
+	r.p("The csvdir file defines its own yardstick: `BenchmarkReadCatalog` is a full read of a\n")
 	r.p("100,000-row `products.csv` through the plugin protocol (in-process gRPC) as the host sees it, `BenchmarkPlainCSV`\n")
 	r.p("the same file through `encoding/csv` read and write. No goal is set.\n\n")
 	res, err := parseGoBench(r.path("csvdir.txt"))
