@@ -94,10 +94,9 @@ func startHookFilter(ctx context.Context, s *sqliteStore, wg *sync.WaitGroup) *h
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := f.load(ctx, s); err != nil && ctx.Err() == nil {
-			// Not fatal: every BeginHook reads the table, as without it.
-			_ = err
-		}
+		// A failed load only costs speed: the filter stays unloaded and
+		// every BeginHook reads the table, as it would without one.
+		_ = f.load(ctx, s)
 	}()
 	return f
 }
