@@ -42,9 +42,9 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/acs-connector/acs-connector/host/internal/bench/benchutil"
 	"github.com/acs-connector/acs-connector/host/internal/config"
 	"github.com/acs-connector/acs-connector/host/internal/emulator"
 	"github.com/acs-connector/acs-connector/host/internal/pluginmgr"
@@ -86,19 +86,6 @@ type Result struct {
 	// LoadAvg is the 1-minute load average when the size started: other
 	// work on the machine inflates wall times (CPU seconds less so).
 	LoadAvg float64 `json:"load_avg_1m"`
-}
-
-func loadAvg() float64 {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(data))
-	if len(f) == 0 {
-		return 0
-	}
-	v, _ := strconv.ParseFloat(f[0], 64)
-	return v
 }
 
 // better keeps the fastest run's times and the highest peak memory.
@@ -230,7 +217,7 @@ func run(rowsFlag, dir, plugin string, count int, runPath bool) error {
 			CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
 			Goal: "export <= 1.5x baseline, < 100 MiB peak RSS per process", GeneratedAt: time.Now().UTC().Format(time.RFC3339)}
 
-		res.LoadAvg = loadAvg()
+		res.LoadAvg = benchutil.LoadAvg()
 		// Warm the page cache the same way for both.
 		_, _ = exec.Command("cat", in).Output()
 
@@ -257,14 +244,14 @@ func run(rowsFlag, dir, plugin string, count int, runPath bool) error {
 		_ = os.Remove(filepath.Join(dir, "baseline.csv"))
 		_ = os.Remove(filepath.Join(dir, "feed.csv"))
 		_ = os.Remove(filepath.Join(dir, "feed.errors.csv"))
-		res.ExportSeconds, res.BaselineSeconds = round(exp.Seconds, 3), round(base.Seconds, 3)
-		res.PluginStartSeconds = round(exp.StartSeconds, 3)
-		res.Ratio = round(exp.Seconds/base.Seconds, 2)
-		res.HostPeakMiB, res.PluginPeakMiB, res.BaselinePeakMiB = round(exp.PeakMiB, 1), round(exp.PluginPeakMiB, 1), round(base.PeakMiB, 1)
+		res.ExportSeconds, res.BaselineSeconds = benchutil.Round(exp.Seconds, 3), benchutil.Round(base.Seconds, 3)
+		res.PluginStartSeconds = benchutil.Round(exp.StartSeconds, 3)
+		res.Ratio = benchutil.Round(exp.Seconds/base.Seconds, 2)
+		res.HostPeakMiB, res.PluginPeakMiB, res.BaselinePeakMiB = benchutil.Round(exp.PeakMiB, 1), benchutil.Round(exp.PluginPeakMiB, 1), benchutil.Round(base.PeakMiB, 1)
 		res.Valid, res.Invalid, res.OutputBytes = exp.Valid, exp.Invalid, exp.OutputBytes
-		res.RowsPerSecond = round(float64(n)/exp.Seconds, 0)
-		res.ExportChildWallS = round(wall.Seconds(), 3)
-		res.HostCPUSeconds, res.PluginCPUSeconds, res.BaseCPUSeconds = round(exp.CPUSeconds, 2), round(exp.PluginCPU, 2), round(base.CPUSeconds, 2)
+		res.RowsPerSecond = benchutil.Round(float64(n)/exp.Seconds, 0)
+		res.ExportChildWallS = benchutil.Round(wall.Seconds(), 3)
+		res.HostCPUSeconds, res.PluginCPUSeconds, res.BaseCPUSeconds = benchutil.Round(exp.CPUSeconds, 2), benchutil.Round(exp.PluginCPU, 2), benchutil.Round(base.CPUSeconds, 2)
 		res.MeetsTimeGoal = res.Ratio <= 1.5
 		res.MeetsMemoryGoal = res.HostPeakMiB < 100 && res.PluginPeakMiB < 100
 		line, _ := json.Marshal(res)
@@ -364,7 +351,7 @@ func measureRun(self, plugin, in, stateDir string, n int) (RunResult, error) {
 	if err := json.Unmarshal(bytes.TrimSpace(out), &rep); err != nil {
 		return rep, fmt.Errorf("child run: %w (%q)", err, out)
 	}
-	rep.Bench, rep.Rows, rep.LoadAvg = "catalog_job_run", n, loadAvg()
+	rep.Bench, rep.Rows, rep.LoadAvg = "catalog_job_run", n, benchutil.LoadAvg()
 	_ = os.RemoveAll(stateDir)
 	return rep, nil
 }
@@ -416,7 +403,7 @@ func childRun(plugin, in, stateDir, stripeURL string) error {
 	}
 	ran := time.Since(start)
 	p, _ := mgr.Get("csvdir")
-	pluginPeak, _ := peakMiB(strconv.Itoa(p.Pid()))
+	pluginPeak, _ := benchutil.PeakRSSMiB(strconv.Itoa(p.Pid()))
 	mgr.Stop(ctx)
 	for {
 		if err := r.PollPending(ctx); err != nil {
@@ -432,21 +419,13 @@ func childRun(plugin, in, stateDir, stripeURL string) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	settled := time.Since(start)
-	hostPeak, err := peakMiB("self")
+	hostPeak, err := benchutil.PeakRSSMiB("self")
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(os.Stdout).Encode(RunResult{API: "importset", Seconds: round(ran.Seconds(), 3), SettleSeconds: round(settled.Seconds(), 3),
-		HostPeakMiB: round(hostPeak, 1), PluginPeakMiB: round(pluginPeak, 1), HostCPU: round(selfCPU(), 2),
+	return json.NewEncoder(os.Stdout).Encode(RunResult{API: "importset", Seconds: benchutil.Round(ran.Seconds(), 3), SettleSeconds: benchutil.Round(settled.Seconds(), 3),
+		HostPeakMiB: benchutil.Round(hostPeak, 1), PluginPeakMiB: benchutil.Round(pluginPeak, 1), HostCPU: benchutil.Round(benchutil.SelfCPU(), 2),
 		Sent: res.Sent, Parts: res.Parts, Summary: res.Summary()})
-}
-
-func round(v float64, digits int) float64 {
-	p := 1.0
-	for i := 0; i < digits; i++ {
-		p *= 10
-	}
-	return float64(int64(v*p+0.5)) / p
 }
 
 func runChild(self string, into *childReport, args ...string) (time.Duration, error) {
@@ -474,54 +453,6 @@ func moduleRoot() (string, error) {
 		return "", errors.New("run benchfeed inside the acs-connector module (or pass -plugin)")
 	}
 	return filepath.Dir(mod), nil
-}
-
-// peakMiB reads VmHWM (peak resident set size) of a process.
-func peakMiB(pid string) (float64, error) {
-	data, err := os.ReadFile("/proc/" + pid + "/status")
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
-			if err != nil {
-				return 0, err
-			}
-			return kb / 1024, nil
-		}
-	}
-	return 0, errors.New("no VmHWM in /proc/" + pid + "/status")
-}
-
-// selfCPU is this process's user+system CPU time.
-func selfCPU() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-}
-
-// procCPU reads a process's user+system CPU time from /proc/<pid>/stat.
-func procCPU(pid string) (float64, error) {
-	data, err := os.ReadFile("/proc/" + pid + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command (which is in parentheses and may hold spaces).
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, errors.New("malformed stat")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, errors.New("short stat")
-	}
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100, nil // USER_HZ is 100 on Linux
 }
 
 // childExport runs the export path: csvdir plugin -> host -> feed file.
@@ -573,16 +504,16 @@ func childExport(plugin, in, out string) error {
 		mf.Close()
 	}
 	p, _ := mgr.Get("csvdir")
-	pluginPeak, err := peakMiB(strconv.Itoa(p.Pid()))
+	pluginPeak, err := benchutil.PeakRSSMiB(strconv.Itoa(p.Pid()))
 	if err != nil {
 		return fmt.Errorf("plugin peak RSS: %w", err)
 	}
-	pluginCPU, err := procCPU(strconv.Itoa(p.Pid()))
+	pluginCPU, err := benchutil.ProcCPU(strconv.Itoa(p.Pid()))
 	if err != nil {
 		return fmt.Errorf("plugin CPU time: %w", err)
 	}
 	mgr.Stop(ctx)
-	hostPeak, err := peakMiB("self")
+	hostPeak, err := benchutil.PeakRSSMiB("self")
 	if err != nil {
 		return err
 	}
@@ -591,7 +522,7 @@ func childExport(plugin, in, out string) error {
 		return err
 	}
 	return json.NewEncoder(os.Stdout).Encode(childReport{Seconds: elapsed.Seconds(), StartSeconds: started.Seconds(),
-		CPUSeconds: selfCPU(), PluginCPU: pluginCPU,
+		CPUSeconds: benchutil.SelfCPU(), PluginCPU: pluginCPU,
 		PeakMiB: hostPeak, PluginPeakMiB: pluginPeak,
 		Valid: stats.Valid, Invalid: stats.Invalid, OutputBytes: fi.Size()})
 }
@@ -638,12 +569,12 @@ func childBaseline(in, out string) error {
 		return err
 	}
 	elapsed := time.Since(start)
-	peak, err := peakMiB("self")
+	peak, err := benchutil.PeakRSSMiB("self")
 	if err != nil {
 		return err
 	}
 	fi, _ := os.Stat(out)
-	return json.NewEncoder(os.Stdout).Encode(childReport{Seconds: elapsed.Seconds(), CPUSeconds: selfCPU(), PeakMiB: peak,
+	return json.NewEncoder(os.Stdout).Encode(childReport{Seconds: elapsed.Seconds(), CPUSeconds: benchutil.SelfCPU(), PeakMiB: peak,
 		Valid: rows - 1, OutputBytes: fi.Size()})
 }
 
