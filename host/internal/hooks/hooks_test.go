@@ -116,7 +116,7 @@ func TestUnverifiedRequestsNeverReachPluginOrStore(t *testing.T) {
 			}
 		})
 	}
-	if n := cnt.get("CheckAvailability"); n != 0 {
+	if n := cnt.Get("CheckAvailability"); n != 0 {
 		t.Fatalf("plugin called %d times by unverified requests", n)
 	}
 	if _, err := st.GetHook(context.Background(), "hook_forged"); !errors.Is(err, store.ErrNotFound) {
@@ -126,7 +126,7 @@ func TestUnverifiedRequestsNeverReachPluginOrStore(t *testing.T) {
 	if r := sendRaw(h, body, valid); r.code != 200 {
 		t.Fatalf("valid: %d %s", r.code, r.body)
 	}
-	if n := cnt.get("CheckAvailability"); n != 1 {
+	if n := cnt.Get("CheckAvailability"); n != 1 {
 		t.Fatalf("plugin calls after a valid request: %d", n)
 	}
 }
@@ -171,7 +171,7 @@ func TestFinalizeRulesAndAvailability(t *testing.T) {
 	if typ, reason := send(h, TypeFinalize, "hook_ok", finData("MUG-BLUE", 2)).approval(t); typ != "approved" || reason != "" {
 		t.Fatalf("in stock: %s %q", typ, reason)
 	}
-	calls := cnt.get("CheckAvailability")
+	calls := cnt.Get("CheckAvailability")
 	if calls != 1 {
 		t.Fatalf("availability calls: %d", calls)
 	}
@@ -197,7 +197,7 @@ func TestFinalizeRulesAndAvailability(t *testing.T) {
 			t.Errorf("%s: %s %q, want declined with %q", tc.name, typ, reason, tc.want)
 		}
 	}
-	if n := cnt.get("CheckAvailability"); n != calls {
+	if n := cnt.Get("CheckAvailability"); n != calls {
 		t.Fatalf("rules must decline before asking the plugin (%d calls)", n-calls)
 	}
 
@@ -288,7 +288,7 @@ func TestRetriedHookIsAnsweredOnce(t *testing.T) {
 	if first.code != 200 || !bytes.Equal(first.body, second.body) {
 		t.Fatalf("answers differ: %s / %s", first.body, second.body)
 	}
-	if n := cnt.get("CheckAvailability"); n != 1 {
+	if n := cnt.Get("CheckAvailability"); n != 1 {
 		t.Fatalf("plugin asked %d times", n)
 	}
 
@@ -319,7 +319,7 @@ func TestRetriedHookIsAnsweredOnce(t *testing.T) {
 			t.Fatalf("answer %d differs: %s vs %s", i, answers[i], answers[0])
 		}
 	}
-	if n := cnt.get("CustomizeCheckout"); n != 1 {
+	if n := cnt.Get("CustomizeCheckout"); n != 1 {
 		t.Fatalf("plugin asked %d times for concurrent retries", n)
 	}
 	// An id reused for another hook type is refused.
@@ -337,8 +337,8 @@ func TestRetryTakesOverFromDeadOwner(t *testing.T) {
 	}
 	h := New(Options{Secret: hookSecret, Plugin: pluginFn(p), Store: st, Deadline: 2 * time.Second})
 	r := send(h, TypeFinalize, "hook_orphan", finData("MUG", 1))
-	if typ, _ := r.approval(t); typ != "approved" || cnt.get("CheckAvailability") != 1 {
-		t.Fatalf("takeover: %s, %d calls, %s", r.body, cnt.get("CheckAvailability"), r.elapsed)
+	if typ, _ := r.approval(t); typ != "approved" || cnt.Get("CheckAvailability") != 1 {
+		t.Fatalf("takeover: %s, %d calls, %s", r.body, cnt.Get("CheckAvailability"), r.elapsed)
 	}
 	rec, err := st.GetHook(context.Background(), "hook_orphan")
 	if err != nil || !bytes.Equal(rec.Response, r.body) {
@@ -433,7 +433,7 @@ func TestAnswerStoredAfterReturn(t *testing.T) {
 			t.Fatalf("%s: %s / %s", id, first.body, retry.body)
 		}
 	}
-	if n := cnt.get("CheckAvailability"); n != 20 {
+	if n := cnt.Get("CheckAvailability"); n != 20 {
 		t.Fatalf("plugin asked %d times for 20 hooks and their retries", n)
 	}
 	pending.Wait()

@@ -3,17 +3,13 @@ package hooks
 import (
 	"context"
 	"encoding/json"
-	"github.com/acs-connector/acs-connector/host/internal/testbin"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-
 	"github.com/acs-connector/acs-connector/host/internal/pluginmgr"
+	"github.com/acs-connector/acs-connector/host/internal/testbin"
 )
 
 var binDir string
@@ -23,36 +19,12 @@ func TestMain(m *testing.M) {
 	testbin.Main(m, &binDir, map[string]string{"testplugin": "./sdk/internal/testplugin", "csvdir": "./plugins/csvdir"})
 }
 
-// rpcCounter counts the unary RPCs the host makes to plugins, by method.
-type rpcCounter struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (c *rpcCounter) dial(string) []grpc.DialOption {
-	return []grpc.DialOption{grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		c.mu.Lock()
-		if c.n == nil {
-			c.n = map[string]int{}
-		}
-		c.n[method[strings.LastIndexByte(method, '/')+1:]]++
-		c.mu.Unlock()
-		return invoker(ctx, method, req, reply, cc, opts...)
-	})}
-}
-
-func (c *rpcCounter) get(method string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[method]
-}
-
 // startPlugin runs one plugin binary under a fresh manager. minBackoff
 // steers how soon a killed plugin comes back.
-func startPlugin(t testing.TB, name string, cfg any, minBackoff time.Duration) (*pluginmgr.Plugin, *rpcCounter) {
+func startPlugin(t testing.TB, name string, cfg any, minBackoff time.Duration) (*pluginmgr.Plugin, *testbin.RPCCounter) {
 	t.Helper()
-	cnt := &rpcCounter{}
-	m := pluginmgr.New(pluginmgr.Options{DialOptions: cnt.dial, HostVersion: "test"})
+	cnt := &testbin.RPCCounter{}
+	m := pluginmgr.New(pluginmgr.Options{DialOptions: cnt.Dial, HostVersion: "test"})
 	t.Cleanup(func() { m.Stop(context.Background()) })
 	raw, err := json.Marshal(cfg)
 	if err != nil {

@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-
 	"github.com/acs-connector/acs-connector/host/internal/emulator"
 	"github.com/acs-connector/acs-connector/host/internal/pluginmgr"
 	"github.com/acs-connector/acs-connector/host/internal/store"
@@ -37,30 +35,6 @@ const whSecret = "whsec_orders_test"
 
 // webhookAttempts is how often the emulator delivers an event at most.
 const webhookAttempts = 8
-
-// rpcCounter counts the unary RPCs made to the plugin, by method.
-type rpcCounter struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (c *rpcCounter) dial(string) []grpc.DialOption {
-	return []grpc.DialOption{grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		c.mu.Lock()
-		if c.n == nil {
-			c.n = map[string]int{}
-		}
-		c.n[method[strings.LastIndexByte(method, '/')+1:]]++
-		c.mu.Unlock()
-		return invoker(ctx, method, req, reply, cc, opts...)
-	})}
-}
-
-func (c *rpcCounter) get(method string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[method]
-}
 
 type envOptions struct {
 	Capture, CaptureOn string
@@ -88,7 +62,7 @@ type env struct {
 	sc      *stripeapi.Client
 	st      store.Store
 	plugin  *pluginmgr.Plugin
-	rpc     *rpcCounter
+	rpc     *testbin.RPCCounter
 	svc     *Service
 	host    *httptest.Server
 	catalog string
@@ -150,8 +124,8 @@ func newEnv(t *testing.T, eo envOptions) *env {
 			t.Fatal(err)
 		}
 	}
-	e.rpc = &rpcCounter{}
-	mgr := pluginmgr.New(pluginmgr.Options{DialOptions: e.rpc.dial, HostVersion: "test"})
+	e.rpc = &testbin.RPCCounter{}
+	mgr := pluginmgr.New(pluginmgr.Options{DialOptions: e.rpc.Dial, HostVersion: "test"})
 	cfg, _ := json.Marshal(map[string]any{"dir": e.catalog, "outbox": e.outbox, "inbox": e.inbox, "reject_unknown_skus": true})
 	backoff := eo.PluginBackoff
 	if backoff <= 0 {

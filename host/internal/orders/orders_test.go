@@ -107,7 +107,7 @@ func TestThousandOrdersTripleDeliveredArePushedExactlyOnce(t *testing.T) {
 	for _, d := range e.emu.Deliveries() {
 		deliveries += d.Attempts
 	}
-	pushes := e.rpc.get("PushOrder")
+	pushes := e.rpc.Get("PushOrder")
 	files := e.outboxFiles()
 	sort.Strings(files)
 	sort.Strings(ids)
@@ -148,7 +148,7 @@ func TestCrashAfterPushIsRetriedWithTheSameKey(t *testing.T) {
 	if err := e.svc.Fulfil(ctx, id); err != nil { // still claimed: does nothing
 		t.Fatal(err)
 	}
-	if n := e.rpc.get("PushOrder"); n != 0 {
+	if n := e.rpc.Get("PushOrder"); n != 0 {
 		t.Fatalf("pushed while another worker held the claim: %d", n)
 	}
 	time.Sleep(60 * time.Millisecond) // the dead worker's lease runs out
@@ -168,7 +168,7 @@ func TestCrashAfterPushIsRetriedWithTheSameKey(t *testing.T) {
 	if err := e.svc.Fulfil(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.rpc.get("PushOrder"); n != 1 {
+	if n := e.rpc.Get("PushOrder"); n != 1 {
 		t.Fatalf("pushes: %d", n)
 	}
 }
@@ -564,7 +564,7 @@ func TestQueueOverflowIsDrainedAtOnce(t *testing.T) {
 	for _, id := range ids {
 		e.waitOrder(id, store.OrderAccepted)
 	}
-	if got := e.rpc.get("PushOrder"); got != n {
+	if got := e.rpc.Get("PushOrder"); got != n {
 		t.Fatalf("%d pushes for %d orders", got, n)
 	}
 	warnings := strings.Count(e.logs.String(), "fulfilment queue full")
