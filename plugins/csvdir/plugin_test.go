@@ -112,13 +112,22 @@ func TestSampleConfigIsEmbedded(t *testing.T) {
 }
 
 // TestSampleConfigAgainstSampleCatalog configures the plugin with
-// sample.yaml as shipped, from the repository root, where its dir points.
+// sample.yaml as shipped, from a directory laid out like the repository
+// root (configs/sample-catalog, where its dir points), so the outbox and
+// inbox it creates land in a temp dir, not in the checkout.
 func TestSampleConfigAgainstSampleCatalog(t *testing.T) {
-	root, _ := filepath.Abs("../..")
-	if _, err := os.Stat(filepath.Join(root, "configs/sample-catalog/products.csv")); err != nil {
+	catalog, _ := filepath.Abs("../../configs/sample-catalog")
+	if _, err := os.Stat(filepath.Join(catalog, "products.csv")); err != nil {
 		t.Skip("no configs/sample-catalog")
 	}
-	t.Chdir(root)
+	work := t.TempDir()
+	if err := os.Mkdir(filepath.Join(work, "configs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(catalog, filepath.Join(work, "configs", "sample-catalog")); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(work)
 	raw := yamlToJSON(t, New().Info().SampleConfig)
 	c := sdktest.Start(t, New())
 	errs, err := c.Configure(ctx, raw)
