@@ -359,11 +359,7 @@ func measureRun(self, plugin, in, stateDir string, n int) (RunResult, error) {
 // childRun runs one catalog job end to end and polls until Stripe (the
 // emulator) has finished every part.
 func childRun(plugin, in, stateDir, stripeURL string) error {
-	in, err := filepath.Abs(in)
-	if err != nil {
-		return err
-	}
-	sum, err := pluginmgr.FileSHA256(plugin)
+	spec, err := csvdirSpec(plugin, in)
 	if err != nil {
 		return err
 	}
@@ -378,22 +374,14 @@ func childRun(plugin, in, stateDir, stripeURL string) error {
 	if err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		pf, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile()
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	start := time.Now()
 	mgr := pluginmgr.New(pluginmgr.Options{Logger: log, HostVersion: "benchfeed"})
-	cfg, _ := json.Marshal(map[string]string{"dir": filepath.Dir(in), "currency": "USD"})
-	if err := mgr.Start(ctx, []pluginmgr.Spec{{Name: "csvdir", Path: plugin, SHA256: sum, SHA256Source: "benchfeed",
-		ConfigJSON: cfg, ConfigSource: "benchfeed", WorkDir: filepath.Dir(in),
-		StartTimeout: 30 * time.Second, CallTimeout: 30 * time.Second}}); err != nil {
+	if err := mgr.Start(ctx, []pluginmgr.Spec{spec}); err != nil {
 		return err
 	}
 	r := syncjob.New(syncjob.Options{Store: st, Stripe: sc, Plugin: mgr.Get, StateDir: stateDir, Logger: log, PollInterval: 100 * time.Millisecond})
@@ -455,35 +443,58 @@ func moduleRoot() (string, error) {
 	return filepath.Dir(mod), nil
 }
 
-// childExport runs the export path: csvdir plugin -> host -> feed file.
-func childExport(plugin, in, out string) error {
+// startCPUProfile starts the -cpuprofile profile, if asked for; stop ends
+// it.
+func startCPUProfile() (stop func(), err error) {
+	if *cpuProfile == "" {
+		return func() {}, nil
+	}
+	pf, err := os.Create(*cpuProfile)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(pf); err != nil {
+		pf.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); pf.Close() }, nil
+}
+
+// csvdirSpec is the csvdir plugin binary, pinned to its own hash, on the
+// directory of the catalog file in, as the host would configure it. The
+// hash is taken here, before any timer starts.
+func csvdirSpec(plugin, in string) (pluginmgr.Spec, error) {
 	in, err := filepath.Abs(in)
 	if err != nil {
-		return err
+		return pluginmgr.Spec{}, err
 	}
 	sum, err := pluginmgr.FileSHA256(plugin)
 	if err != nil {
+		return pluginmgr.Spec{}, err
+	}
+	cfg, _ := json.Marshal(map[string]string{"dir": filepath.Dir(in), "currency": "USD"})
+	return pluginmgr.Spec{Name: "csvdir", Path: plugin, SHA256: sum, SHA256Source: "benchfeed",
+		ConfigJSON: cfg, ConfigSource: "benchfeed", WorkDir: filepath.Dir(in),
+		StartTimeout: 30 * time.Second, CallTimeout: 30 * time.Second}, nil
+}
+
+// childExport runs the export path: csvdir plugin -> host -> feed file.
+func childExport(plugin, in, out string) error {
+	spec, err := csvdirSpec(plugin, in)
+	if err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		pf, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile()
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	start := time.Now()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	// Export is what `acs-connector feed export` does: a one-shot host.
-	mgr := pluginmgr.New(pluginmgr.Options{Logger: log, HostVersion: "benchfeed", OneShot: true})
-	cfg, _ := json.Marshal(map[string]string{"dir": filepath.Dir(in), "currency": "USD"})
 	ctx := context.Background()
-	if err := mgr.Start(ctx, []pluginmgr.Spec{{Name: "csvdir", Path: plugin, SHA256: sum, SHA256Source: "benchfeed",
-		ConfigJSON: cfg, ConfigSource: "benchfeed", WorkDir: filepath.Dir(in),
-		StartTimeout: 30 * time.Second, CallTimeout: 30 * time.Second}}); err != nil {
+	mgr := pluginmgr.New(pluginmgr.Options{Logger: log, HostVersion: "benchfeed", OneShot: true})
+	if err := mgr.Start(ctx, []pluginmgr.Spec{spec}); err != nil {
 		return err
 	}
 	started := time.Since(start)
