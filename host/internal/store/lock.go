@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sync"
 )
@@ -25,31 +26,44 @@ var (
 )
 
 func (s *pgStore) TryLock(ctx context.Context, key string) (func(), bool, error) {
-	wrap := func(err error) error { return fmt.Errorf("store: lock %s: %w", key, err) }
-	conn, err := s.w.Conn(ctx)
+	_, end, got, err := s.advisoryTx(ctx, lockKey("lock", s.schema, key))
 	if err != nil {
-		return nil, false, wrap(err)
-	}
-	// The lock lives as long as the transaction, which must outlive ctx.
-	tx, err := conn.BeginTx(context.WithoutCancel(ctx), nil)
-	if err != nil {
-		_ = conn.Close()
-		return nil, false, wrap(err)
-	}
-	release := func() {
-		_ = tx.Rollback()
-		_ = conn.Close()
-	}
-	var got bool
-	if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock($1)`, lockKey("lock", s.schema, key)).Scan(&got); err != nil {
-		release()
-		return nil, false, wrap(err)
+		return nil, false, fmt.Errorf("store: lock %s: %w", key, err)
 	}
 	if !got {
-		release()
 		return nil, false, nil
 	}
-	return s.locks.add(release), true, nil
+	return s.locks.add(func() { end(false) }), true, nil
+}
+
+// advisoryTx takes the transaction-scoped advisory lock key in a new
+// transaction on a dedicated connection. The transaction, and with it the
+// lock, outlives ctx: it lasts until end (commit or roll back), or until the
+// connection dies with its host. got=false, with nothing held, when another
+// session has the lock.
+func (s *pgStore) advisoryTx(ctx context.Context, key int64) (tx *sql.Tx, end func(commit bool), got bool, err error) {
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	tx, err = conn.BeginTx(context.WithoutCancel(ctx), nil)
+	if err != nil {
+		_ = conn.Close()
+		return nil, nil, false, err
+	}
+	end = func(commit bool) {
+		if commit {
+			_ = tx.Commit()
+		} else {
+			_ = tx.Rollback()
+		}
+		_ = conn.Close()
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock($1)`, key).Scan(&got); err != nil || !got {
+		end(false)
+		return nil, nil, false, err
+	}
+	return tx, end, true, nil
 }
 
 // sqliteLocks are the named locks held in this process, keyed by database

@@ -61,30 +61,14 @@ func (s *pgStore) tickKey(job string) int64 { return lockKey("tick", s.schema, j
 
 func (s *pgStore) TryLockTick(ctx context.Context, job string, tick time.Time) (func(), bool, error) {
 	wrap := func(err error) error { return fmt.Errorf("store: lock tick of %s: %w", job, err) }
-	conn, err := s.w.Conn(ctx)
+	tx, end, got, err := s.advisoryTx(ctx, s.tickKey(job))
 	if err != nil {
-		return nil, false, wrap(err)
-	}
-	// The transaction (and with it the lock) must outlive ctx: it ends when
-	// unlock commits it, or when the connection dies with its host.
-	tx, err := conn.BeginTx(context.WithoutCancel(ctx), nil)
-	if err != nil {
-		_ = conn.Close()
-		return nil, false, wrap(err)
-	}
-	abandon := func() {
-		_ = tx.Rollback()
-		_ = conn.Close()
-	}
-	var got bool
-	if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock($1)`, s.tickKey(job)).Scan(&got); err != nil {
-		abandon()
 		return nil, false, wrap(err)
 	}
 	if !got {
-		abandon()
 		return nil, false, nil
 	}
+	abandon := func() { end(false) }
 	// Recorded in the lock's transaction: visible to other hosts once the
 	// run ends, gone again if the host dies mid-run.
 	res, err := tx.ExecContext(ctx, `INSERT INTO tick_locks (job, tick, locked_at) VALUES ($1, $2, $3)
@@ -105,10 +89,9 @@ func (s *pgStore) TryLockTick(ctx context.Context, job string, tick time.Time) (
 		abandon()
 		return nil, false, wrap(fmt.Errorf("prune: %w", err))
 	}
-	return s.locks.add(func() {
-		_ = tx.Commit()
-		_ = conn.Close()
-	}), true, nil
+	// Committed at unlock: the (job, tick) row then tells other hosts the
+	// tick ran.
+	return s.locks.add(func() { end(true) }), true, nil
 }
 
 func (s *pgStore) Close() error {
