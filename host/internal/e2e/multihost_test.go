@@ -8,9 +8,7 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -54,9 +52,7 @@ func freshDatabase(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	name := "acs_mh_" + hex.EncodeToString(rnd[:])
+	name := "acs_test_" + randHex(6)
 	if _, err := db.Exec(`CREATE DATABASE ` + name); err != nil {
 		db.Close()
 		t.Fatalf("create database (ACS_TEST_POSTGRES_DSN): %v", err)

@@ -13,7 +13,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -55,21 +54,9 @@ func secretsDatabase(t *testing.T) (dsn, password string) {
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		t.Fatalf("ACS_TEST_POSTGRES_DSN must be a postgres:// URL: %q", admin)
 	}
-	db, err := sql.Open("pgx", admin)
-	if err != nil {
+	if u, err = url.Parse(freshDatabase(t)); err != nil {
 		t.Fatal(err)
 	}
-	name := "acs_secrets_" + randHex(5)
-	if _, err := db.Exec(`CREATE DATABASE ` + name); err != nil {
-		db.Close()
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := db.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-		db.Close()
-	})
 	// The throwaway server trusts loopback connections, so any password
 	// is accepted; a real one would check it. Either way it is a secret.
 	password = "PgPass" + randHex(8)
@@ -78,7 +65,6 @@ func secretsDatabase(t *testing.T) (dsn, password string) {
 		user = u.User.Username()
 	}
 	u.User = url.UserPassword(user, password)
-	u.Path = "/" + name
 	return u.String(), password
 }
 
