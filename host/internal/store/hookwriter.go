@@ -16,8 +16,10 @@ import (
 // than running it. Here one goroutine takes whatever answers are waiting,
 // runs them with statements prepared once, in one transaction, and commits
 // them together, so a burst of hooks costs one commit instead of one each.
-// Each op has the semantics of its base method (storeHook, finishHook,
-// beginHook), statement for statement, in arrival order.
+// Each op has the semantics of its base method (storeHook, or finishHook
+// for a hook claimed in the table), statement for statement, in arrival
+// order. Claims need no writer: on SQLite they live in memory
+// (sqlitehooks.go).
 type hookWriter struct {
 	b     *base
 	ops   chan *hookOp
@@ -27,21 +29,18 @@ type hookWriter struct {
 	stop  sync.Once
 }
 
-// hookOp is one BeginHook or FinishHook waiting for its group.
+// hookOp is one FinishHook waiting for its group.
 type hookOp struct {
 	ctx      context.Context
-	finish   bool
-	id, kind string
-	lease    time.Duration
+	id       string
 	response []byte
-	// claim, for a finish, is the in-memory claim the whole record is
-	// written from (sqlitehooks.go); nil: update a row claimed in the table.
+	// claim is the in-memory claim the whole record is written from; nil:
+	// update a row claimed in the table (by an earlier version).
 	claim *HookRecord
 
-	rec     *HookRecord
-	started bool
-	err     error
-	done    chan struct{}
+	rec  *HookRecord // the stored record, when claim was set
+	err  error
+	done chan struct{}
 }
 
 const (
@@ -63,7 +62,7 @@ func newHookWriter(ctx context.Context, b *base) (*hookWriter, error) {
 		done:  make(chan struct{}),
 		stmts: map[string]*sql.Stmt{},
 	}
-	for _, q := range []string{sqlBeginHook, sqlFinishHook, sqlGetHook, sqlStoreHook} {
+	for _, q := range []string{sqlFinishHook, sqlGetHook, sqlStoreHook} {
 		st, err := b.w.PrepareContext(ctx, b.q(q))
 		if err != nil {
 			w.closeStmts()
@@ -90,8 +89,8 @@ func (w *hookWriter) do(ctx context.Context, op *hookOp) error {
 	case <-op.done:
 		return nil
 	case <-ctx.Done():
-		// The group may still run op (a claim then expires with its
-		// lease; an answer stored late is still the answer).
+		// The group may still run op: an answer stored late is still
+		// the answer.
 		return ctx.Err()
 	case <-w.done:
 		select {
@@ -164,7 +163,7 @@ func (w *hookWriter) commit(group []*hookOp) {
 func (w *hookWriter) oneByOne(ctx context.Context, group []*hookOp) {
 	q := &stmtQuerier{stmts: w.stmts}
 	for _, op := range group {
-		op.rec, op.started, op.err = nil, false, nil
+		op.rec, op.err = nil, nil
 		w.apply(ctx, q, op)
 	}
 }
@@ -178,13 +177,10 @@ func (w *hookWriter) apply(ctx context.Context, q querier, op *hookOp) (ran bool
 		op.err = err
 		return false
 	}
-	switch {
-	case op.finish && op.claim != nil:
+	if op.claim != nil {
 		op.rec, op.err = w.b.storeHook(ctx, q, op.claim, op.response)
-	case op.finish:
+	} else {
 		op.err = w.b.finishHook(ctx, q, op.id, op.response)
-	default:
-		op.rec, op.started, op.err = w.b.beginHook(ctx, q, op.id, op.kind, op.lease)
 	}
 	return true
 }

@@ -186,7 +186,7 @@ func (s *sqliteStore) FinishHook(ctx context.Context, hookID string, response []
 	if e != nil && claim.Response != nil {
 		return nil // already answered: the first answer stays
 	}
-	op := &hookOp{finish: true, id: hookID, response: response}
+	op := &hookOp{id: hookID, response: response}
 	if e != nil {
 		op.claim = &claim
 	}
