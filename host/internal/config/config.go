@@ -181,6 +181,9 @@ func (l Limit) Allows(n, total int) bool {
 	return true
 }
 
+// Off reports whether the limit allows anything (off, or not given).
+func (l Limit) Off() bool { return l.kind == limitOff || l.kind == limitUnset }
+
 // String is the limit as written in the config.
 func (l Limit) String() string {
 	switch l.kind {

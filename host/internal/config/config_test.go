@@ -184,6 +184,12 @@ func TestMaxDeletionsLimit(t *testing.T) {
 			t.Errorf("%s: Allows(%d, %d) = %v, String %q", c.v, c.n, c.total, l.Allows(c.n, c.total), l.String())
 		}
 	}
+	if l, _ := parse("off"); !l.Off() {
+		t.Error("off is not Off")
+	}
+	if l, _ := parse("0"); l.Off() {
+		t.Error("a count of 0 is Off")
+	}
 	def := PercentLimit(25, 10)
 	if l, _ := parse(""); l.Or(def).String() != "25% or 10, whichever is more" {
 		t.Error("unset limit does not take the default")

@@ -27,6 +27,9 @@ type SyncMethods interface {
 	// Pages are read before fn runs, so fn may use the Store; an error from
 	// fn stops the iteration and is returned as is.
 	VanishedItems(ctx context.Context, job string, uploadIDs []int64, fn func(itemID string) error) error
+	// CountVanished is how many items VanishedItems would call fn for, in
+	// one query.
+	CountVanished(ctx context.Context, job string, uploadIDs []int64) (int, error)
 	// ForgetItemsWithHash is ForgetItems for every accepted item of job
 	// whose hash equals hash; it returns how many were forgotten.
 	ForgetItemsWithHash(ctx context.Context, job, hash string) (int64, error)
@@ -87,20 +90,9 @@ func (b *base) AcceptedHashesFor(ctx context.Context, job string, ids []string) 
 // contains. Pages are read before fn runs, so fn may use the Store. An error
 // from fn stops the iteration and is returned as is.
 func (b *base) VanishedItems(ctx context.Context, job string, uploadIDs []int64, fn func(itemID string) error) error {
-	if len(uploadIDs) == 0 {
-		return fmt.Errorf("store: vanished items of %s: no uploads given (every accepted item would vanish)", job)
-	}
-	var inUploads string
-	var upArgs []any
-	if b.dialect == dialectPostgres {
-		inUploads, upArgs = "s.upload_id = ANY(?::bigint[])", []any{uploadIDs}
-	} else {
-		ph := make([]string, len(uploadIDs))
-		for i, id := range uploadIDs {
-			ph[i] = "?"
-			upArgs = append(upArgs, id)
-		}
-		inUploads = "s.upload_id IN (" + strings.Join(ph, ",") + ")"
+	notStaged, upArgs, err := b.notStagedIn(job, uploadIDs)
+	if err != nil {
+		return err
 	}
 	size := b.vanishedPage()
 	page := make([]string, 0, size)
@@ -115,8 +107,7 @@ func (b *base) VanishedItems(ctx context.Context, job string, uploadIDs []int64,
 		}
 		args = append(args, upArgs...)
 		rows, err := b.r.QueryContext(ctx, b.q(`SELECT a.item_id FROM accepted_rows a
-			WHERE a.job = ? AND a.hash IS NOT NULL`+cond+`
-			AND NOT EXISTS (SELECT 1 FROM staged_rows s WHERE s.job = a.job AND s.item_id = a.item_id AND `+inUploads+`)
+			WHERE a.job = ? AND a.hash IS NOT NULL`+cond+notStaged+`
 			ORDER BY a.item_id LIMIT `+strconv.Itoa(size)), args...)
 		if err != nil {
 			return fmt.Errorf("store: vanished items of %s: %w", job, err)
@@ -146,6 +137,40 @@ func (b *base) VanishedItems(ctx context.Context, job string, uploadIDs []int64,
 		}
 		first, after = false, page[len(page)-1]
 	}
+}
+
+// notStagedIn is the condition of VanishedItems and CountVanished on
+// accepted_rows a: staged in none of uploadIDs, with its arguments.
+func (b *base) notStagedIn(job string, uploadIDs []int64) (string, []any, error) {
+	if len(uploadIDs) == 0 {
+		return "", nil, fmt.Errorf("store: vanished items of %s: no uploads given (every accepted item would vanish)", job)
+	}
+	var inUploads string
+	var upArgs []any
+	if b.dialect == dialectPostgres {
+		inUploads, upArgs = "s.upload_id = ANY(?::bigint[])", []any{uploadIDs}
+	} else {
+		ph := make([]string, len(uploadIDs))
+		for i, id := range uploadIDs {
+			ph[i] = "?"
+			upArgs = append(upArgs, id)
+		}
+		inUploads = "s.upload_id IN (" + strings.Join(ph, ",") + ")"
+	}
+	return " AND NOT EXISTS (SELECT 1 FROM staged_rows s WHERE s.job = a.job AND s.item_id = a.item_id AND " + inUploads + ")", upArgs, nil
+}
+
+func (b *base) CountVanished(ctx context.Context, job string, uploadIDs []int64) (int, error) {
+	notStaged, upArgs, err := b.notStagedIn(job, uploadIDs)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	if err := b.r.QueryRowContext(ctx, b.q(`SELECT count(*) FROM accepted_rows a
+		WHERE a.job = ? AND a.hash IS NOT NULL`+notStaged), append([]any{job}, upArgs...)...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count vanished items of %s: %w", job, err)
+	}
+	return n, nil
 }
 
 // ForgetItemsWithHash is ForgetItems for every accepted item of job whose

@@ -106,6 +106,18 @@ func testVanishedItems(t *testing.T, e env) {
 	if got := vanished(t, s, "nothing-accepted", p1.ID); len(got) != 0 {
 		t.Fatalf("job without accepted rows: %q", got)
 	}
+	for _, c := range []struct {
+		job     string
+		uploads []int64
+		want    int
+	}{{job, []int64{p1.ID, p2.ID}, 2}, {job, []int64{p1.ID}, 3}, {"nothing-accepted", []int64{p1.ID}, 0}} {
+		if n, err := s.CountVanished(ctx, c.job, c.uploads); err != nil || n != c.want {
+			t.Fatalf("CountVanished(%s, %v) = %d, %v; want %d", c.job, c.uploads, n, err, c.want)
+		}
+	}
+	if _, err := s.CountVanished(ctx, job, nil); err == nil {
+		t.Fatal("CountVanished without uploads should be refused")
+	}
 
 	stop := errors.New("stop")
 	calls := 0

@@ -546,14 +546,16 @@ func (b *build) flush(ctx context.Context) error {
 }
 
 // countVanished counts the accepted ids the run did not stage: what
-// addVanished would delete.
+// addVanished would delete. One count query, and none at all when
+// max_deletions is off.
 func (b *build) countVanished(ctx context.Context) (int, error) {
+	if b.maxDeletions.Off() {
+		return 0, nil
+	}
 	if err := b.flush(ctx); err != nil {
 		return 0, err
 	}
-	n := 0
-	err := b.r.st.VanishedItems(ctx, b.job, b.partUploads(), func(string) error { n++; return nil })
-	return n, err
+	return b.r.st.CountVanished(ctx, b.job, b.partUploads())
 }
 
 func (b *build) partUploads() []int64 {
