@@ -238,11 +238,7 @@ func Columns(k Kind) []string {
 	if !k.valid() {
 		return nil
 	}
-	out := make([]string, len(kindCols[k]))
-	for i, c := range kindCols[k] {
-		out[i] = colDefs[c].name
-	}
-	return out
+	return colNames(kindCols[k])
 }
 
 // RequiredColumns returns the columns every feed of kind k must carry in its
@@ -251,8 +247,13 @@ func RequiredColumns(k Kind) []string {
 	if !k.valid() {
 		return nil
 	}
-	out := make([]string, len(kindRequired[k]))
-	for i, c := range kindRequired[k] {
+	return colNames(kindRequired[k])
+}
+
+// colNames returns the names of cs, in a fresh slice.
+func colNames(cs []col) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
 		out[i] = colDefs[c].name
 	}
 	return out
