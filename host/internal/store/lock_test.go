@@ -69,8 +69,11 @@ func TestTryLockExcludesAcrossStores(t *testing.T) {
 			}
 			u3()
 
-			// Of many concurrent takers, exactly one gets it.
-			var wg sync.WaitGroup
+			// Of many concurrent takers, exactly one gets it. The winner
+			// holds the lock until every taker has had its answer: a taker
+			// still waiting for a connection when a fixed sleep ran out
+			// would otherwise find the lock free again, and count twice.
+			var wg, attempted sync.WaitGroup
 			var got atomic.Int32
 			start := make(chan struct{})
 			release := make(chan struct{})
@@ -80,10 +83,12 @@ func TestTryLockExcludesAcrossStores(t *testing.T) {
 					s = b
 				}
 				wg.Add(1)
+				attempted.Add(1)
 				go func() {
 					defer wg.Done()
 					<-start
 					unlock, ok, err := s.TryLock(context.Background(), "race")
+					attempted.Done()
 					if err != nil {
 						t.Error(err)
 						return
@@ -96,7 +101,7 @@ func TestTryLockExcludesAcrossStores(t *testing.T) {
 				}()
 			}
 			close(start)
-			time.Sleep(200 * time.Millisecond)
+			attempted.Wait()
 			close(release)
 			wg.Wait()
 			if got.Load() != 1 {
