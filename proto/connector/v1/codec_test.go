@@ -180,3 +180,192 @@ func TestCodecOverGRPC(t *testing.T) {
 		}
 	}
 }
+
+// splitFrames cuts wire into buffers of at most n bytes, as grpc hands a
+// message over in HTTP/2 frames.
+func splitFrames(wire []byte, n int) mem.BufferSlice {
+	var data mem.BufferSlice
+	for off := 0; off < len(wire); off += n {
+		data = append(data, mem.Copy(wire[off:min(off+n, len(wire))], mem.DefaultBufferPool()))
+	}
+	return data
+}
+
+// A BatchBuffer must decode exactly what protobuf decodes, however the
+// message is cut into frames, and whatever it held before.
+func TestBatchBufferMatchesProto(t *testing.T) {
+	var bb BatchBuffer
+	for i, want := range testBatches() {
+		wire, err := proto.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		odd := protowire.AppendTag(nil, 5, protowire.BytesType)
+		odd = protowire.AppendBytes(odd, []byte("first"))
+		odd = append(odd, wire...)
+		odd = protowire.AppendTag(odd, 99, protowire.VarintType)
+		odd = protowire.AppendVarint(odd, 7)
+		odd = protowire.AppendTag(odd, 98, protowire.Fixed64Type)
+		odd = protowire.AppendFixed64(odd, 1<<60)
+		odd = protowire.AppendTag(odd, 97, protowire.Fixed32Type)
+		odd = protowire.AppendFixed32(odd, 3)
+		for j, in := range [][]byte{wire, odd} {
+			var std RecordBatch
+			if err := proto.Unmarshal(in, &std); err != nil {
+				t.Fatal(err)
+			}
+			for _, frame := range []int{1, 3, 7, 1000, 1 << 20} {
+				if err := Codec().Unmarshal(splitFrames(in, frame), &bb); err != nil {
+					t.Fatalf("batch %d/%d, frames of %d: %v", i, j, frame, err)
+				}
+				got := bb.Batch
+				if !proto.Equal(&std, got) || (std.Packed == nil) != (got.Packed == nil) {
+					t.Errorf("batch %d/%d, frames of %d: got %v, want %v", i, j, frame, got, &std)
+				}
+				if !bytes.Equal(std.ProtoReflect().GetUnknown(), got.ProtoReflect().GetUnknown()) {
+					t.Errorf("batch %d/%d, frames of %d: unknown fields differ", i, j, frame)
+				}
+			}
+		}
+	}
+	for _, bad := range [][]byte{{0x2a, 0x05, 'a'}, {0x2a}, {0xff}, {0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}} {
+		for _, frame := range []int{1, 2, 100} {
+			if err := Codec().Unmarshal(splitFrames(bad, frame), &bb); err == nil {
+				t.Errorf("%x, frames of %d: want an error", bad, frame)
+			}
+		}
+	}
+}
+
+// The point of a BatchBuffer: the next batch's rows go into the memory the
+// last one used, and grpc's frames are not referenced after Unmarshal.
+func TestBatchBufferReusesItsMemory(t *testing.T) {
+	want := testBatches()[2]
+	wire, _ := proto.Marshal(want)
+	var bb BatchBuffer
+	if err := Codec().Unmarshal(splitFrames(wire, 1000), &bb); err != nil {
+		t.Fatal(err)
+	}
+	first := &bb.Batch.Packed[0]
+	data := splitFrames(wire, 1000)
+	var raw [][]byte
+	for _, b := range data {
+		raw = append(raw, b.ReadOnlyData())
+	}
+	if err := Codec().Unmarshal(data, &bb); err != nil {
+		t.Fatal(err)
+	}
+	if &bb.Batch.Packed[0] != first {
+		t.Error("the second batch's rows went into new memory")
+	}
+	for i, b := range data {
+		b.Free()
+		clear(raw[i]) // what the pool's next user might do
+	}
+	if !proto.Equal(want, bb.Batch) {
+		t.Fatal("the batch changed when grpc's buffers were reused")
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if err := Codec().Unmarshal(splitFrames(wire, 16<<10), &bb); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// The frames, and protobuf's columns, cursor and error, allocate; the
+	// 17 KB of packed rows must not.
+	frames := testing.AllocsPerRun(20, func() { _ = splitFrames(wire, 16<<10) })
+	small := proto.Clone(want).(*RecordBatch)
+	small.Packed = nil
+	smallWire, _ := proto.Marshal(small)
+	fields := testing.AllocsPerRun(20, func() { _ = proto.Unmarshal(smallWire, new(RecordBatch)) })
+	if allocs > frames+fields {
+		t.Errorf("%.0f allocations per receive, want at most %.0f (frames) + %.0f (protobuf's fields)", allocs, frames, fields)
+	}
+}
+
+// Over a real stream, three BatchBuffers in turn, each decoded while the
+// next arrives (as syncjob does): run with -race.
+func TestBatchBuffersOverGRPC(t *testing.T) {
+	var batches []*RecordBatch
+	for i := 0; i < 40; i++ {
+		var packed []byte
+		for r := 0; r < 200; r++ {
+			packed = AppendPacked(packed, fmt.Sprintf("b%d:%d", i, r), []string{fmt.Sprintf("id-%d-%d", i, r), strings.Repeat("x", 100+r+i)})
+		}
+		batches = append(batches, &RecordBatch{Columns: []string{"id", "title"}, Packed: packed, PackedCount: 200, Cursor: fmt.Sprint(i)})
+	}
+	lis := bufconn.Listen(1 << 20)
+	srv := grpc.NewServer()
+	RegisterConnectorServer(srv, &streamServer{batches: batches})
+	go func() { _ = srv.Serve(lis) }()
+	defer srv.Stop()
+	conn, err := grpc.NewClient("passthrough:///buf",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(Codec())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	st, err := NewConnectorClient(conn).ReadCatalog(context.Background(), &ReadRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bufs [3]BatchBuffer
+	var decs [3]BatchDecoder
+	ch := make(chan int, 1)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(ch)
+		for i := 0; ; i++ {
+			if err := st.RecvMsg(&bufs[i%3]); err != nil {
+				if err != io.EOF {
+					errc <- err
+				}
+				return
+			}
+			ch <- i
+		}
+	}()
+	n := 0
+	for i := range ch {
+		bb := &bufs[i%3]
+		if !proto.Equal(bb.Batch, batches[i]) {
+			t.Fatalf("batch %d differs", i)
+		}
+		rows, _, err := decs[i%3].Decode(bb.Batch)
+		if err != nil || len(rows) != 200 || rows[199].Values[0] != fmt.Sprintf("id-%d-199", i) {
+			t.Fatalf("batch %d: %d rows, %v", i, len(rows), err)
+		}
+		n++
+	}
+	select {
+	case err := <-errc:
+		t.Fatal(err)
+	default:
+	}
+	if n != len(batches) {
+		t.Fatalf("%d batches, want %d", n, len(batches))
+	}
+}
+
+// Whatever the bytes and however they are framed, a BatchBuffer agrees with
+// protobuf: the same error or the same message.
+func FuzzBatchBuffer(f *testing.F) {
+	for _, b := range testBatches() {
+		wire, _ := proto.Marshal(b)
+		f.Add(wire, uint8(7))
+	}
+	f.Add([]byte{0x2a, 0x05, 'a'}, uint8(1))
+	f.Fuzz(func(t *testing.T, in []byte, frame uint8) {
+		var std RecordBatch
+		stdErr := proto.Unmarshal(in, &std)
+		var bb BatchBuffer
+		err := Codec().Unmarshal(splitFrames(in, int(frame)+1), &bb)
+		if (err == nil) != (stdErr == nil) {
+			t.Fatalf("error %v, protobuf's %v", err, stdErr)
+		}
+		if err == nil && !proto.Equal(&std, bb.Batch) {
+			t.Fatalf("got %v, want %v", bb.Batch, &std)
+		}
+	})
+}
