@@ -12,7 +12,8 @@ import (
 )
 
 // Record is one row produced by a plugin: column names and values. Records of
-// one batch share the same Columns slice.
+// one batch share the same Columns slice. The builder may keep references to
+// the values after Add returns (see ReleaseValues); it never writes to them.
 type Record struct {
 	Origin  string   // where the row came from, e.g. "products.csv:12"; used in the error report
 	Columns []string // spec column names
@@ -235,6 +236,16 @@ func sameStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// ReleaseValues drops every reference the builder keeps to the values of
+// records already added (its memo of values that passed their checks).
+// Call it before reusing the memory those values live in: a memo that
+// pointed into a reused buffer would see a new value where it checked an
+// old one, and skip its check.
+func (b *Builder) ReleaseValues() {
+	b.memo = memo{}
+	clear(b.row)
 }
 
 // LastProblems returns the problems of the last Add (empty when it was

@@ -32,7 +32,7 @@ type RecordStream struct {
 	p      *Plugin
 	method string
 	gen    int
-	recv   func() (*pb.RecordBatch, error)
+	recv   func(m any) error // the grpc stream's RecvMsg
 	cancel context.CancelFunc
 }
 
@@ -41,16 +41,29 @@ type RecordStream struct {
 // the manager, since a half-read catalog restarted silently would be wrong;
 // the job fails and its next run starts over.
 func (s *RecordStream) Next() (*pb.RecordBatch, error) {
-	b, err := s.recv()
+	b := new(pb.RecordBatch)
+	if err := s.receive(b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// NextInto is Next into a pb.BatchBuffer, which keeps its memory from one
+// batch to the next: the batch it held before, and every row decoded from
+// it, is overwritten. bb.Batch is the batch received.
+func (s *RecordStream) NextInto(bb *pb.BatchBuffer) error { return s.receive(bb) }
+
+func (s *RecordStream) receive(m any) error {
+	err := s.recv(m)
 	if err == io.EOF {
 		s.cancel()
-		return nil, io.EOF
+		return io.EOF
 	}
 	if err != nil {
 		s.cancel()
-		return nil, s.p.classify(s.method, s.gen, err)
+		return s.p.classify(s.method, s.gen, err)
 	}
-	return b, nil
+	return nil
 }
 
 // Close abandons the stream.
@@ -72,21 +85,21 @@ func (p *Plugin) Read(ctx context.Context, kind ReadKind, cursor string, batchSi
 			cancel()
 			return nil, p.classify(s.method, gen, err)
 		}
-		s.recv = st.Recv
+		s.recv = st.RecvMsg
 	case ReadInventory:
 		st, err := conn.ReadInventory(sctx, req)
 		if err != nil {
 			cancel()
 			return nil, p.classify(s.method, gen, err)
 		}
-		s.recv = st.Recv
+		s.recv = st.RecvMsg
 	default:
 		st, err := conn.ReadPrices(sctx, req)
 		if err != nil {
 			cancel()
 			return nil, p.classify(s.method, gen, err)
 		}
-		s.recv = st.Recv
+		s.recv = st.RecvMsg
 	}
 	return s, nil
 }

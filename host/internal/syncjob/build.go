@@ -169,7 +169,7 @@ type batchOrErr struct {
 	b   *pb.RecordBatch
 	err error
 	// The batch's rows, decoded on the receiving goroutine; they point into
-	// b and into the decoder's slices.
+	// b's BatchBuffer and into the decoder's slices.
 	recs   []pb.Row
 	bad    []pb.RowError
 	decErr error
@@ -192,17 +192,25 @@ func (b *build) stream(ctx context.Context) error {
 	ch := make(chan batchOrErr, 1)
 	go func() {
 		defer close(ch)
-		// Rows are valid until their decoder's next Decode. At most three
+		// A batch and its rows live in a BatchBuffer and a decoder, both
+		// overwritten by the next batch received into them. At most three
 		// batches are in hand at once: the one the builder is on, the one
-		// queued, and the one being decoded here (its send waits until the
-		// builder has taken the queued one, so is done with the one
-		// before). So three decoders in turn never overwrite rows in use.
-		var decs [3]pb.BatchDecoder
+		// queued, and the one being received and decoded here (its send
+		// waits until the builder has taken the queued one, so is done
+		// with the one before, and has released its values). So three
+		// buffers in turn never overwrite rows in use, and a whole read
+		// goes through the same three batches' worth of memory.
+		var (
+			bufs [3]pb.BatchBuffer
+			decs [3]pb.BatchDecoder
+		)
 		for i := 0; ; i++ {
-			bt, err := st.Next()
-			it := batchOrErr{b: bt, err: err}
+			slot := i % len(bufs)
+			err := st.NextInto(&bufs[slot])
+			it := batchOrErr{err: err}
 			if err == nil {
-				it.recs, it.bad, it.decErr = decs[i%len(decs)].Decode(bt)
+				it.b = bufs[slot].Batch
+				it.recs, it.bad, it.decErr = decs[slot].Decode(it.b)
 			}
 			select {
 			case ch <- it:
@@ -228,6 +236,11 @@ func (b *build) stream(ctx context.Context) error {
 		b.out.cursor = it.b.GetCursor()
 		if err := b.batch(ctx, it); err != nil {
 			return err
+		}
+		if b.b != nil {
+			// The batch's memory is received into again once the next
+			// one is taken from ch.
+			b.b.ReleaseValues()
 		}
 		if err := b.r.step(ctx, "batch", nil); err != nil {
 			return err

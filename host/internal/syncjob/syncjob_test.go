@@ -703,3 +703,41 @@ func TestUnknownImportIsFailedNotWaitedFor(t *testing.T) {
 		t.Fatalf("after polling: %+v %v", got, err)
 	}
 }
+
+// TestExportThroughReusedBatchMemory streams two-row batches, so the three
+// batch buffers are received into over and over. Every batch has the same
+// byte layout, and from the fourth on the availability is invalid where the
+// first batch had it valid: a check memo still pointing into a reused
+// buffer would see the new value as the one it checked, and pass it.
+func TestExportThroughReusedBatchMemory(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.r.opt.BatchSize = 2
+	var rows []string
+	for i := range 8 {
+		row := product(fmt.Sprintf("P%d", i+1), 1, "1.00")
+		if i >= 6 {
+			row = strings.Replace(row, "in_stock", "no_stock", 1)
+		}
+		rows = append(rows, row)
+	}
+	e.writeData("products.csv", products(rows...))
+	dir := t.TempDir()
+	out, errs := filepath.Join(dir, "feed.csv"), filepath.Join(dir, "errors.csv")
+	stats, err := e.r.Export(bg, job(config.JobCatalog), out, errs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Valid != 6 || stats.Invalid != 2 {
+		t.Fatalf("stats %+v, want P7 and P8 rejected for their availability", stats)
+	}
+	feedText, _ := os.ReadFile(out)
+	for i := range 6 {
+		if !strings.Contains(string(feedText), fmt.Sprintf("\nP%d,Product P%d,", i+1, i+1)) {
+			t.Errorf("P%d is missing from the feed or changed:\n%s", i+1, feedText)
+		}
+	}
+	report, _ := os.ReadFile(errs)
+	if strings.Count(string(report), "availability: ") != 2 || !strings.Contains(string(report), "P7") || !strings.Contains(string(report), "P8") {
+		t.Errorf("error report:\n%s", report)
+	}
+}
