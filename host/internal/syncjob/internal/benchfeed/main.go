@@ -107,6 +107,7 @@ var (
 	memProfile *string
 	keep       *bool
 	batch      *int
+	pluginEnv  *string
 )
 
 // childReport is what a child process prints.
@@ -120,6 +121,9 @@ type childReport struct {
 	Valid         int     `json:"valid"`
 	Invalid       int     `json:"invalid"`
 	OutputBytes   int64   `json:"output_bytes"`
+	// Minor page faults of the process (and of the plugin, for export).
+	Faults       int64 `json:"faults"`
+	PluginFaults int64 `json:"plugin_faults"`
 }
 
 func main() {
@@ -134,6 +138,7 @@ func main() {
 	keep = flag.Bool("keep", false, "keep the generated catalogs in -dir")
 	memProfile = flag.String("memprofile", "", "write the export child's heap profile (at the end of the export) here")
 	batch = flag.Int("batch", 0, "records per plugin batch (default: syncjob's)")
+	pluginEnv = flag.String("plugin-env", "", "extra environment for the plugin, as K=V,K=V (GODEBUG=gctrace=1, say)")
 	count := flag.Int("count", 3, "runs per measurement; the fastest is reported (peak RSS: the highest)")
 	runPath := flag.Bool("run", true, "also measure a full catalog job run (store + upload to an emulator in this process)")
 	stripeURL := flag.String("stripe-url", "", "internal: emulator URL for -child run")
@@ -473,7 +478,17 @@ func csvdirSpec(plugin, in string) (pluginmgr.Spec, error) {
 		return pluginmgr.Spec{}, err
 	}
 	cfg, _ := json.Marshal(map[string]string{"dir": filepath.Dir(in), "currency": "USD"})
-	return pluginmgr.Spec{Name: "csvdir", Path: plugin, SHA256: sum, SHA256Source: "benchfeed",
+	env := map[string]string{}
+	if *pluginEnv != "" {
+		for _, kv := range strings.Split(*pluginEnv, ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				return pluginmgr.Spec{}, fmt.Errorf("-plugin-env: %q is not K=V", kv)
+			}
+			env[k] = v
+		}
+	}
+	return pluginmgr.Spec{Name: "csvdir", Path: plugin, SHA256: sum, SHA256Source: "benchfeed", Env: env,
 		ConfigJSON: cfg, ConfigSource: "benchfeed", WorkDir: filepath.Dir(in),
 		StartTimeout: 30 * time.Second, CallTimeout: 30 * time.Second}, nil
 }
@@ -523,6 +538,10 @@ func childExport(plugin, in, out string) error {
 	if err != nil {
 		return fmt.Errorf("plugin CPU time: %w", err)
 	}
+	pluginFaults, err := benchutil.ProcMinorFaults(strconv.Itoa(p.Pid()))
+	if err != nil {
+		return fmt.Errorf("plugin page faults: %w", err)
+	}
 	mgr.Stop(ctx)
 	hostPeak, err := benchutil.PeakRSSMiB("self")
 	if err != nil {
@@ -534,7 +553,7 @@ func childExport(plugin, in, out string) error {
 	}
 	return json.NewEncoder(os.Stdout).Encode(childReport{Seconds: elapsed.Seconds(), StartSeconds: started.Seconds(),
 		CPUSeconds: benchutil.SelfCPU(), PluginCPU: pluginCPU,
-		PeakMiB: hostPeak, PluginPeakMiB: pluginPeak,
+		PeakMiB: hostPeak, PluginPeakMiB: pluginPeak, Faults: benchutil.SelfMinorFaults(), PluginFaults: pluginFaults,
 		Valid: stats.Valid, Invalid: stats.Invalid, OutputBytes: fi.Size()})
 }
 
@@ -586,7 +605,7 @@ func childBaseline(in, out string) error {
 	}
 	fi, _ := os.Stat(out)
 	return json.NewEncoder(os.Stdout).Encode(childReport{Seconds: elapsed.Seconds(), CPUSeconds: benchutil.SelfCPU(), PeakMiB: peak,
-		Valid: rows - 1, OutputBytes: fi.Size()})
+		Faults: benchutil.SelfMinorFaults(), Valid: rows - 1, OutputBytes: fi.Size()})
 }
 
 // generate writes a products.csv of n variants the way a shop's export
