@@ -98,7 +98,9 @@ func (b *BatchBuffer) receive(data mem.BufferSlice) error {
 			if err == nil && num == 5 {
 				// Last one wins, as in protobuf.
 				if uint64(cap(b.storage)) < l {
-					b.storage = make([]byte, l)
+					// Batches of one stream differ by a row or so in
+					// size; room for a few more keeps the next one in.
+					b.storage = make([]byte, l, l+l/8)
 				}
 				packed = b.storage[:l]
 				if err := f.read(packed); err != nil {
