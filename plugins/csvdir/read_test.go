@@ -571,3 +571,57 @@ func BenchmarkPlainCSV(b *testing.B) {
 	}
 	b.ReportMetric(float64(100_000*b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// TestRejectsOutliveTheReadBuffer: a rejected row's partial values wait in
+// the writer until its batch is sent, while the reader has refilled (and
+// overwritten) its buffer several times. They must still be that row's
+// values, with an ASCII delimiter (csvread) and with a non-ASCII one
+// (encoding/csv).
+func TestRejectsOutliveTheReadBuffer(t *testing.T) {
+	for _, delim := range []string{",", "¦"} {
+		t.Run(delim, func(t *testing.T) {
+			dir := t.TempDir()
+			var b strings.Builder
+			cols := []string{"id", "title", "description", "link", "image_link", "brand", "availability", "inventory_quantity", "price"}
+			b.WriteString(strings.Join(cols, delim) + "\n")
+			long := strings.Repeat("Long-staple cotton woven tightly. ", 60) // ~2 KB a row
+			for i := range 1000 {
+				price := "19.99"
+				if i%10 == 3 {
+					price = "nineteen"
+				}
+				row := []string{fmt.Sprintf("SKU-%04d", i), fmt.Sprintf("Shirt %04d", i), long,
+					"https://shop.example.com/p/" + strconv.Itoa(i), "https://img.example.com/" + strconv.Itoa(i) + ".jpg",
+					"Acme", "in_stock", "3", price}
+				b.WriteString(strings.Join(row, delim) + "\n")
+			}
+			if err := os.WriteFile(filepath.Join(dir, "products.csv"), []byte(b.String()), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if b.Len() < 4*readBufferSize {
+				t.Fatalf("the file (%d bytes) must be several read buffers long", b.Len())
+			}
+			c := start(t, map[string]any{"dir": dir, "currency": "USD", "delimiter": delim})
+			res, err := c.Read(ctx, sdktest.Catalog, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Records) != 900 || len(res.Rejects) != 100 {
+				t.Fatalf("%d records, %d rejects; want 900, 100", len(res.Records), len(res.Rejects))
+			}
+			for _, r := range res.Rejects {
+				line, _ := strconv.Atoi(strings.TrimPrefix(r.Origin, "products.csv:"))
+				i := line - 2
+				if r.Field != "price" || r.Partial["id"] != fmt.Sprintf("SKU-%04d", i) || r.Partial["title"] != fmt.Sprintf("Shirt %04d", i) ||
+					r.Partial["description"] != strings.TrimSpace(long) || r.Partial["price"] != "nineteen" {
+					t.Fatalf("reject %s: field %q, partial id %q title %q price %q", r.Origin, r.Field, r.Partial["id"], r.Partial["title"], r.Partial["price"])
+				}
+			}
+			for _, r := range res.Records {
+				if !strings.HasPrefix(r.Fields["title"], "Shirt ") || r.Fields["price"] != "19.99 USD" || r.Fields["description"] != strings.TrimSpace(long) {
+					t.Fatalf("record %s: %v", r.Origin, r.Fields)
+				}
+			}
+		})
+	}
+}
