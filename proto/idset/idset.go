@@ -17,11 +17,11 @@
 // rare Bloom hit. Runs of the same size are merged once there are fanIn of
 // them, so the number of runs grows with the logarithm of the catalog.
 //
-// The table is allocated at its full size up front and the Bloom filter
-// covers all runs: a table grown by doubling rehashed every id eight times
-// on its way to 131,072, and a filter per run cost a cache miss per run on
-// every insert, together a third of the feed builder's time at a million
-// rows. Untouched table pages cost nothing, so a small set stays small.
+// The table grows four times over at a time, and one Bloom filter covers
+// all runs. Grown by doubling it rehashed every id eight times on its way to
+// 131,072; allocated at full size from the start, even a thousand ids
+// touched every one of its 768 pages (hashes spread over all of them), each
+// a page fault. A filter per run cost a cache miss per run on every insert.
 //
 // Answers are exact for the hashes: a hash reported as present was inserted
 // before, with that row. Callers that hash strings (maphash) accept a 64-bit
@@ -82,8 +82,7 @@ type entry struct {
 
 // New returns a Set that spills to temp files in dir ("" = os.TempDir())
 // once its table would exceed budget bytes (0 = DefaultBudget). The table
-// is allocated at the first Insert; only the pages ids land on are ever
-// touched, so a small set stays small.
+// starts small and grows to the budget, so small sets stay small.
 func New(dir string, budget int) *Set {
 	if budget <= 0 {
 		budget = DefaultBudget
@@ -95,10 +94,24 @@ func New(dir string, budget int) *Set {
 	return &Set{dir: dir, maxSlots: slots}
 }
 
-// table allocates the table at its full size (see the package comment).
-func (s *Set) table() {
-	s.keys, s.rows = make([]uint64, s.maxSlots), make([]uint32, s.maxSlots)
-	s.shift = uint(64 - bits.TrailingZeros(uint(s.maxSlots)))
+// grow replaces the table by one four times as big (at most maxSlots),
+// holding the same entries.
+func (s *Set) grow() {
+	oldKeys, oldRows := s.keys, s.rows
+	size := min(s.maxSlots, max(minSlots, 4*len(oldKeys)))
+	s.keys, s.rows = make([]uint64, size), make([]uint32, size)
+	s.shift = uint(64 - bits.TrailingZeros(uint(size)))
+	mask := uint64(size - 1)
+	for j, h := range oldKeys {
+		if h == 0 {
+			continue
+		}
+		i := h >> s.shift
+		for s.keys[i] != 0 {
+			i = (i + 1) & mask
+		}
+		s.keys[i], s.rows[i] = h, oldRows[j]
+	}
 }
 
 // Len returns the number of ids in the set.
@@ -124,11 +137,10 @@ func (s *Set) Insert(h uint64, row int) (first int, dup bool, err error) {
 	if h == 0 {
 		h = 1 // 0 marks an empty slot
 	}
-	if s.keys == nil {
-		s.table()
-	}
 	if 2*(s.n+1) > len(s.keys) {
-		if err := s.spill(); err != nil {
+		if len(s.keys) < s.maxSlots {
+			s.grow()
+		} else if err := s.spill(); err != nil {
 			s.err = err
 			return 0, false, err
 		}
