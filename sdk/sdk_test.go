@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -33,7 +34,15 @@ func TestCapabilitiesNarrowedByConfiguration(t *testing.T) {
 	}
 }
 
+// TestRecordWriterBatchesAndKeepsOrder runs with literal packing and with
+// repeats (what a host that sets ReadRequest.packed_repeats gets).
 func TestRecordWriterBatchesAndKeepsOrder(t *testing.T) {
+	for _, repeats := range []bool{false, true} {
+		t.Run(fmt.Sprint("repeats=", repeats), func(t *testing.T) { testRecordWriter(t, repeats) })
+	}
+}
+
+func testRecordWriter(t *testing.T, repeats bool) {
 	type flushed struct {
 		cols    []string
 		rows    [][]string
@@ -42,8 +51,13 @@ func TestRecordWriterBatchesAndKeepsOrder(t *testing.T) {
 	}
 	var got []flushed
 	var dec pb.BatchDecoder
-	w := newRecordWriter(context.Background(), 2, func(wb *batch) error {
-		rows, bad, err := dec.Decode(&pb.RecordBatch{Columns: wb.cols, Packed: wb.packed, PackedCount: int32(wb.count)})
+	var packedBytes int
+	w := newRecordWriter(context.Background(), 2, repeats, func(wb *batch) error {
+		if wb.count > 0 && wb.repeats != (repeats && wb.cols[1] == "price") {
+			t.Errorf("batch %v: repeats %v", wb.cols, wb.repeats)
+		}
+		packedBytes += len(wb.packed)
+		rows, bad, err := dec.Decode(&pb.RecordBatch{Columns: wb.cols, Packed: wb.packed, PackedCount: int32(wb.count), PackedRepeats: wb.repeats})
 		if err != nil || len(bad) > 0 {
 			t.Fatalf("decode: %v %v", err, bad)
 		}
@@ -86,6 +100,10 @@ func TestRecordWriterBatchesAndKeepsOrder(t *testing.T) {
 	}
 	if w.Written() != 4 {
 		t.Errorf("written = %d", w.Written())
+	}
+	// B's price repeats A's: one byte instead of nine.
+	if want := map[bool]int{false: 53, true: 45}[repeats]; packedBytes != want {
+		t.Errorf("packed %d bytes, want %d", packedBytes, want)
 	}
 }
 

@@ -102,8 +102,8 @@ func (s *server) stream(method string, req *pb.ReadRequest, st batchStream, read
 		ctx := st.Context()
 		// The writer packs rows as they are written and reuses its buffer:
 		// Send marshals the batch before it returns.
-		w := newRecordWriter(ctx, int(req.GetBatchSize()), func(wb *batch) error {
-			b := &pb.RecordBatch{Columns: wb.cols, Cursor: wb.cursor, Packed: wb.packed, PackedCount: int32(wb.count)}
+		w := newRecordWriter(ctx, int(req.GetBatchSize()), req.GetPackedRepeats(), func(wb *batch) error {
+			b := &pb.RecordBatch{Columns: wb.cols, Cursor: wb.cursor, Packed: wb.packed, PackedCount: int32(wb.count), PackedRepeats: wb.repeats}
 			for _, r := range wb.rejects {
 				b.Errors = append(b.Errors, &pb.RecordError{Origin: r.Origin, Field: r.Field, Message: r.Message, Partial: r.Partial})
 			}

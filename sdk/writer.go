@@ -24,6 +24,10 @@ type RecordWriter struct {
 	// allocation plus a copy. Mutually exclusive with recs.
 	b    batch
 	sent int
+	// repeats: the host decodes RecordBatch.packed_repeats, so rows from
+	// WriteValues are packed with repeated values as one-byte markers.
+	repeats bool
+	packer  pb.RepeatPacker
 }
 
 // batch is what a flush hands to the transport: rows already packed. The
@@ -33,15 +37,16 @@ type batch struct {
 	cols    []string
 	packed  []byte
 	count   int
+	repeats bool // packed uses the packed_repeats encoding
 	rejects []RecordError
 	cursor  string
 }
 
-func newRecordWriter(ctx context.Context, batchSize int, flush func(*batch) error) *RecordWriter {
+func newRecordWriter(ctx context.Context, batchSize int, repeats bool, flush func(*batch) error) *RecordWriter {
 	if batchSize <= 0 || batchSize > 5000 {
 		batchSize = 500
 	}
-	return &RecordWriter{ctx: ctx, batchSize: batchSize, maxBytes: 1 << 20, flushFn: flush}
+	return &RecordWriter{ctx: ctx, batchSize: batchSize, maxBytes: 1 << 20, flushFn: flush, repeats: repeats}
 }
 
 // Write queues one record.
@@ -66,9 +71,12 @@ func (w *RecordWriter) Write(r Record) error {
 
 // WriteValues queues one record given as values aligned with columns. It is
 // the fast path for plugins that read tabular sources: no map per row, and
-// the column list is sent once per batch. values is copied before
-// WriteValues returns, so a reused slice (csv.Reader.ReuseRecord) is fine;
-// pass the same columns slice for consecutive rows.
+// the column list is sent once per batch. A value equal to the previous
+// row's in the same column (brand, category, shipping, a description shared
+// by a product's variants) is sent as a one-byte marker when the host
+// supports it, so there is no need to blank repeated values. values is
+// copied before WriteValues returns, so a reused slice (csv.Reader.ReuseRecord)
+// is fine; pass the same columns slice for consecutive rows.
 func (w *RecordWriter) WriteValues(origin string, columns, values []string) error {
 	if err := w.ctx.Err(); err != nil {
 		return err
@@ -84,8 +92,14 @@ func (w *RecordWriter) WriteValues(origin string, columns, values []string) erro
 	if w.b.count == 0 {
 		w.b.cols = columns
 		w.b.packed = w.b.packed[:0]
+		w.b.repeats = w.repeats
+		w.packer.Reset()
 	}
-	w.b.packed = pb.AppendPacked(w.b.packed, origin, values)
+	if w.b.repeats {
+		w.b.packed = w.packer.Append(w.b.packed, origin, values)
+	} else {
+		w.b.packed = pb.AppendPacked(w.b.packed, origin, values)
+	}
 	w.b.count++
 	if w.b.count >= w.batchSize || len(w.b.packed) >= w.maxBytes {
 		return w.send()
@@ -147,6 +161,7 @@ func (w *RecordWriter) send() error {
 		}
 		row := make([]string, len(w.b.cols))
 		w.b.packed = w.b.packed[:0]
+		w.b.repeats = false
 		for _, r := range w.recs {
 			clear(row)
 			for k, v := range r.Fields {

@@ -141,9 +141,20 @@ const (
 	Prices
 )
 
-// Read runs a full or incremental read to the end.
+// Read runs a full or incremental read to the end, as the host does: asking
+// for repeated values to be sent as markers (ReadRequest.packed_repeats).
 func (c *Client) Read(ctx context.Context, kind Kind, cursor string) (*ReadResult, error) {
-	req := &pb.ReadRequest{Cursor: cursor, BatchSize: 200}
+	return c.read(ctx, kind, cursor, true)
+}
+
+// ReadLiteral is Read as a host that predates packed_repeats: every value is
+// sent in full.
+func (c *Client) ReadLiteral(ctx context.Context, kind Kind, cursor string) (*ReadResult, error) {
+	return c.read(ctx, kind, cursor, false)
+}
+
+func (c *Client) read(ctx context.Context, kind Kind, cursor string, repeats bool) (*ReadResult, error) {
+	req := &pb.ReadRequest{Cursor: cursor, BatchSize: 200, PackedRepeats: repeats}
 	var recv func() (*pb.RecordBatch, error)
 	switch kind {
 	case Catalog:

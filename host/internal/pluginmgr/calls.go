@@ -76,7 +76,7 @@ func (p *Plugin) Read(ctx context.Context, kind ReadKind, cursor string, batchSi
 		return nil, &CallError{Plugin: p.spec.Name, Method: kind.method(), Err: err}
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	req := &pb.ReadRequest{Cursor: cursor, BatchSize: int32(batchSize)}
+	req := &pb.ReadRequest{Cursor: cursor, BatchSize: int32(batchSize), PackedRepeats: true}
 	s := &RecordStream{p: p, method: kind.method(), gen: gen, cancel: cancel}
 	switch kind {
 	case ReadCatalog:

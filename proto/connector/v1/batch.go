@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -16,6 +17,48 @@ func AppendPacked(buf []byte, origin string, values []string) []byte {
 		buf = binary.AppendUvarint(buf, uint64(len(v)))
 		buf = append(buf, v...)
 	}
+	return buf
+}
+
+// RepeatPacker appends records to a RecordBatch.packed buffer in the
+// encoding of RecordBatch.packed_repeats: a value equal to the previous
+// record's in the same column is sent as the one-byte marker 1, any other as
+// uvarint(2*len) and its bytes. Start each batch's buffer with Reset; every
+// record of a batch must have the same number of values.
+type RepeatPacker struct {
+	prev []span // the previous record's value of each column, in buf
+	n    int    // records appended since Reset
+}
+
+type span struct{ off, n int }
+
+// Reset starts a new batch: its first record has no previous one.
+func (p *RepeatPacker) Reset() { p.n = 0 }
+
+// Append appends one record to buf, which must be the buffer the batch's
+// earlier records were appended to (grown or not).
+func (p *RepeatPacker) Append(buf []byte, origin string, values []string) []byte {
+	buf = binary.AppendUvarint(buf, uint64(2*len(origin)))
+	buf = append(buf, origin...)
+	if p.n == 0 || len(p.prev) != len(values) {
+		p.prev = slices.Grow(p.prev[:0], len(values))[:len(values)]
+		p.n = 0
+	}
+	for c, v := range values {
+		if p.n > 0 {
+			// Length and last byte first: values that differ from row to
+			// row (ids, links) mostly differ there.
+			if s := p.prev[c]; s.n == len(v) && s.n > 0 && buf[s.off+s.n-1] == v[s.n-1] &&
+				unsafe.String(&buf[s.off], s.n) == v {
+				buf = append(buf, 1)
+				continue
+			}
+		}
+		buf = binary.AppendUvarint(buf, uint64(2*len(v)))
+		p.prev[c] = span{len(buf), len(v)}
+		buf = append(buf, v...)
+	}
+	p.n++
 	return buf
 }
 
@@ -40,6 +83,7 @@ var ErrMalformedBatch = errors.New("malformed packed record batch")
 type BatchDecoder struct {
 	rows []Row
 	vals []string
+	bad  []bool // packed_repeats: whether each column's last value was invalid UTF-8
 }
 
 // Decode returns the batch's records, packed or not. Records with invalid
@@ -57,8 +101,10 @@ func (d *BatchDecoder) Decode(b *RecordBatch) ([]Row, []RowError, error) {
 	}
 	packed := b.GetPacked()
 	n := int(b.GetPackedCount())
-	if n < 0 {
-		return nil, nil, ErrMalformedBatch
+	// Every origin and value takes at least a byte: a count the buffer
+	// cannot hold is malformed, and must not size the allocation below.
+	if n < 0 || n > len(packed)/(len(cols)+1) {
+		return nil, nil, fmt.Errorf("%w: %d records cannot fit in %d bytes", ErrMalformedBatch, n, len(packed))
 	}
 	// The buffer belongs to the decoded message and is never written again,
 	// so strings can point into it instead of copying each value.
@@ -78,26 +124,68 @@ func (d *BatchDecoder) Decode(b *RecordBatch) ([]Row, []RowError, error) {
 	// value (which was ~60% of Decode) or per batch (which fails at the
 	// first long value's length prefix).
 	hi := nextHigh(packed, 0)
-	next := func() (string, error) {
+	repeats := b.GetPackedRepeats()
+	if repeats {
+		d.bad = slices.Grow(d.bad[:0], len(cols))[:len(cols)]
+	}
+	// next returns the next value; repeat is true for the marker of a value
+	// equal to the previous record's (packed_repeats), which it does not
+	// resolve.
+	next := func() (s string, repeat bool, err error) {
 		l, k := binary.Uvarint(packed[pos:])
-		if k <= 0 || uint64(len(packed)-pos-k) < l {
-			return "", fmt.Errorf("%w at byte %d", ErrMalformedBatch, pos)
+		if k <= 0 {
+			return "", false, fmt.Errorf("%w at byte %d", ErrMalformedBatch, pos)
+		}
+		if repeats {
+			if l&1 != 0 {
+				if l != 1 {
+					return "", false, fmt.Errorf("%w at byte %d", ErrMalformedBatch, pos)
+				}
+				pos += k
+				return "", true, nil
+			}
+			l /= 2
+		}
+		if uint64(len(packed)-pos-k) < l {
+			return "", false, fmt.Errorf("%w at byte %d", ErrMalformedBatch, pos)
 		}
 		pos += k
-		s := all[pos : pos+int(l)]
+		s = all[pos : pos+int(l)]
 		pos += int(l)
-		return s, nil
+		return s, false, nil
 	}
+	prevOrigin := ""
 	for i := 0; i < n; i++ {
-		origin, err := next()
+		origin, rep, err := next()
+		if err == nil && rep {
+			if i == 0 {
+				err = fmt.Errorf("%w: the first record repeats a value", ErrMalformedBatch)
+			}
+			origin = prevOrigin
+		}
 		if err != nil {
 			return nil, nil, err
 		}
+		prevOrigin = origin
 		row := vals[i*len(cols) : (i+1)*len(cols)]
 		badCol := -1
 		for c := range row {
-			if row[c], err = next(); err != nil {
+			var rep bool
+			if row[c], rep, err = next(); err != nil {
 				return nil, nil, err
+			}
+			if rep {
+				if i == 0 {
+					return nil, nil, fmt.Errorf("%w: the first record repeats a value", ErrMalformedBatch)
+				}
+				row[c] = vals[(i-1)*len(cols)+c]
+				if badCol < 0 && d.bad[c] {
+					badCol = c
+				}
+				continue
+			}
+			if repeats {
+				d.bad[c] = false
 			}
 			if hi >= pos {
 				continue // no high byte up to the end of this value
@@ -107,8 +195,13 @@ func (d *BatchDecoder) Decode(b *RecordBatch) ([]Row, []RowError, error) {
 				hi = nextHigh(packed, start)
 			}
 			if hi < pos {
-				if badCol < 0 && !utf8.ValidString(row[c]) {
-					badCol = c
+				if !utf8.ValidString(row[c]) {
+					if badCol < 0 {
+						badCol = c
+					}
+					if repeats {
+						d.bad[c] = true
+					}
 				}
 				hi = nextHigh(packed, pos)
 			}

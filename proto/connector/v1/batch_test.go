@@ -30,6 +30,10 @@ func TestPackedRoundTrip(t *testing.T) {
 	if _, _, err := d.Decode(&RecordBatch{Columns: cols, Packed: buf, PackedCount: 2}); !errors.Is(err, ErrMalformedBatch) {
 		t.Errorf("count mismatch must be an error: %v", err)
 	}
+	// A count no buffer could hold is refused before it sizes anything.
+	if _, _, err := d.Decode(&RecordBatch{Columns: cols, Packed: buf, PackedCount: 1 << 30}); !errors.Is(err, ErrMalformedBatch) {
+		t.Errorf("huge count: %v", err)
+	}
 	rows, _, err = d.Decode(&RecordBatch{Columns: cols, Records: []*Record{{Origin: "x", Values: []string{"1", "2", "3"}}}})
 	if err != nil || len(rows) != 1 || rows[0].Values[2] != "3" {
 		t.Errorf("unpacked records: %+v %v", rows, err)
@@ -122,4 +126,122 @@ func BenchmarkDecodePacked(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// packBoth packs rows both ways: literal (AppendPacked) and with repeats.
+func packBoth(origins []string, rows [][]string) (lit, rep []byte) {
+	var p RepeatPacker
+	for i, r := range rows {
+		lit = AppendPacked(lit, origins[i], r)
+		rep = p.Append(rep, origins[i], r)
+	}
+	return lit, rep
+}
+
+// Whatever repeats, a batch packed with repeats decodes to exactly the rows
+// (and rejects) of the same batch packed literally, and is smaller.
+func TestRepeatsDecodeLikeLiterals(t *testing.T) {
+	cols := []string{"id", "brand", "description", "price"}
+	desc := strings.Repeat("Long-staple cotton. ", 20)
+	var origins []string
+	var rows [][]string
+	for i := range 300 {
+		brand := "Harbor & Pine"
+		if i%50 == 7 {
+			brand = "Acme" // a change, then repeats of the new value
+		}
+		d := desc
+		if k := i % 90; k >= 45 && k <= 47 {
+			d = desc[:len(desc)-1] + "\xff" // invalid UTF-8, repeated by the next two rows
+		}
+		if i%90 == 48 {
+			d = "" // an empty value between repeats
+		}
+		origins = append(origins, fmt.Sprintf("p.csv:%d", i+2))
+		rows = append(rows, []string{fmt.Sprintf("SKU-%04d", i), brand, d, "40.00 USD"})
+	}
+	lit, rep := packBoth(origins, rows)
+	if len(rep) > len(lit)/2 {
+		t.Errorf("with repeats %d bytes, literal %d: repeats saved too little", len(rep), len(lit))
+	}
+	var dl, dr BatchDecoder
+	wantRows, wantBad, err := dl.Decode(&RecordBatch{Columns: cols, Packed: lit, PackedCount: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotRows, gotBad, err := dr.Decode(&RecordBatch{Columns: cols, Packed: rep, PackedCount: 300, PackedRepeats: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(gotRows) != fmt.Sprint(wantRows) || fmt.Sprint(gotBad) != fmt.Sprint(wantBad) {
+		t.Fatalf("repeats decode differently:\n got %d rows, bad %v\nwant %d rows, bad %v", len(gotRows), gotBad, len(wantRows), wantBad)
+	}
+	// Rows 45-47, 135-137 and 225-227: each row that repeats the invalid
+	// value is rejected too.
+	if len(gotBad) != 9 || gotBad[1].Origin != "p.csv:48" || gotBad[1].Column != "description" {
+		t.Fatalf("invalid UTF-8 in a repeated value must reject each row that repeats it: %v", gotBad)
+	}
+}
+
+func TestRepeatsMalformed(t *testing.T) {
+	cols := []string{"a", "b"}
+	var d BatchDecoder
+	for name, packed := range map[string][]byte{
+		"repeat in the first record":  {2, 'o', 1, 2, 'x'},
+		"origin repeat in the first":  {1, 2, 'x', 2, 'y'},
+		"odd length other than 1":     {2, 'o', 3, 'x', 2, 'y'},
+		"value past the end":          {2, 'o', 20, 'x'},
+		"literal prefix without data": {2, 'o'},
+	} {
+		if _, _, err := d.Decode(&RecordBatch{Columns: cols, Packed: packed, PackedCount: 1, PackedRepeats: true}); !errors.Is(err, ErrMalformedBatch) {
+			t.Errorf("%s: %v, want ErrMalformedBatch", name, err)
+		}
+	}
+	// A repeat marker in a literal batch is a one-byte value's length.
+	rows, _, err := d.Decode(&RecordBatch{Columns: cols, Packed: []byte{1, 'o', 1, 'x', 1, 'y'}, PackedCount: 1})
+	if err != nil || rows[0].Values[0] != "x" {
+		t.Errorf("literal batch: %v %v", rows, err)
+	}
+}
+
+// Random rows, random repeats: decoding with repeats always equals
+// decoding the literal packing.
+func FuzzRepeatPacker(f *testing.F) {
+	f.Add([]byte("aaaa\x00bb\x00\xff\x00"), uint8(3))
+	f.Fuzz(func(t *testing.T, data []byte, width uint8) {
+		w := int(width%5) + 1
+		vals := strings.Split(string(data), "\x00")
+		var origins []string
+		var rows [][]string
+		for i := 0; i+w <= len(vals); i += w {
+			origins = append(origins, "o")
+			rows = append(rows, vals[i:i+w])
+		}
+		cols := make([]string, w)
+		lit, rep := packBoth(origins, rows)
+		var dl, dr BatchDecoder
+		wr, wb, err1 := dl.Decode(&RecordBatch{Columns: cols, Packed: lit, PackedCount: int32(len(rows))})
+		gr, gb, err2 := dr.Decode(&RecordBatch{Columns: cols, Packed: rep, PackedCount: int32(len(rows)), PackedRepeats: true})
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		if fmt.Sprint(gr) != fmt.Sprint(wr) || fmt.Sprint(gb) != fmt.Sprint(wb) {
+			t.Fatalf("got %q %v, want %q %v", gr, gb, wr, wb)
+		}
+	})
+}
+
+// Decode never panics on a hostile batch: it returns rows or an error.
+func FuzzDecode(f *testing.F) {
+	_, rep := packBoth([]string{"o", "p"}, [][]string{{"a", "b"}, {"a", "c"}})
+	f.Add(rep, int32(2), uint8(2), true)
+	f.Add(AppendPacked(nil, "o", []string{"x\xff"}), int32(1), uint8(1), false)
+	f.Fuzz(func(t *testing.T, packed []byte, count int32, width uint8, repeats bool) {
+		var d BatchDecoder
+		count %= 4096
+		rows, _, err := d.Decode(&RecordBatch{Columns: make([]string, width%8), Packed: packed, PackedCount: count, PackedRepeats: repeats})
+		if err == nil && len(rows) > max(0, int(count)) {
+			t.Fatalf("%d rows from a count of %d", len(rows), count)
+		}
+	})
 }

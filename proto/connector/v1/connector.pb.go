@@ -484,7 +484,12 @@ type ReadRequest struct {
 	// Opaque cursor returned by an earlier read; empty means a full read.
 	Cursor string `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	// Hint for batch size; plugins may send smaller batches.
-	BatchSize     int32 `protobuf:"varint,2,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
+	BatchSize int32 `protobuf:"varint,2,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
+	// The host decodes RecordBatch.packed_repeats: the plugin may send a
+	// value that repeats the previous record's in the same column as a
+	// one-byte marker. Hosts before this field never set it, so plugins send
+	// them only literal values.
+	PackedRepeats bool `protobuf:"varint,3,opt,name=packed_repeats,json=packedRepeats,proto3" json:"packed_repeats,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -533,6 +538,13 @@ func (x *ReadRequest) GetBatchSize() int32 {
 	return 0
 }
 
+func (x *ReadRequest) GetPackedRepeats() bool {
+	if x != nil {
+		return x.PackedRepeats
+	}
+	return false
+}
+
 // RecordBatch is columnar: the column names are sent once per batch and each
 // record carries only its values, which keeps a million-row catalog cheap on
 // the wire.
@@ -553,7 +565,15 @@ type RecordBatch struct {
 	// host's CPU on a large catalog. Readers accept both forms.
 	Packed []byte `protobuf:"bytes,5,opt,name=packed,proto3" json:"packed,omitempty"`
 	// Number of records in `packed`.
-	PackedCount   int32 `protobuf:"varint,6,opt,name=packed_count,json=packedCount,proto3" json:"packed_count,omitempty"`
+	PackedCount int32 `protobuf:"varint,6,opt,name=packed_count,json=packedCount,proto3" json:"packed_count,omitempty"`
+	// Set only when the request asked for it (ReadRequest.packed_repeats):
+	// each uvarint in `packed` is then twice the byte length of the value that
+	// follows, or 1 for a value equal to the previous record's in the same
+	// column (nothing follows). Product-level values repeated on every
+	// variant (brand, category, shipping, often the description) then cross
+	// the wire, and the host's TLS and copies, once per batch instead of once
+	// per row. The first record of a batch has no previous one.
+	PackedRepeats bool `protobuf:"varint,7,opt,name=packed_repeats,json=packedRepeats,proto3" json:"packed_repeats,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -628,6 +648,13 @@ func (x *RecordBatch) GetPackedCount() int32 {
 		return x.PackedCount
 	}
 	return 0
+}
+
+func (x *RecordBatch) GetPackedRepeats() bool {
+	if x != nil {
+		return x.PackedRepeats
+	}
+	return false
 }
 
 type Record struct {
@@ -2456,18 +2483,20 @@ const file_connector_v1_connector_proto_rawDesc = "" +
 	"\n" +
 	"FieldError\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"D\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"k\n" +
 	"\vReadRequest\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x1d\n" +
 	"\n" +
-	"batch_size\x18\x02 \x01(\x05R\tbatchSize\"\xf7\x01\n" +
+	"batch_size\x18\x02 \x01(\x05R\tbatchSize\x12%\n" +
+	"\x0epacked_repeats\x18\x03 \x01(\bR\rpackedRepeats\"\x9e\x02\n" +
 	"\vRecordBatch\x12\x18\n" +
 	"\acolumns\x18\x01 \x03(\tR\acolumns\x12;\n" +
 	"\arecords\x18\x02 \x03(\v2!.acsconnector.connector.v1.RecordR\arecords\x12>\n" +
 	"\x06errors\x18\x03 \x03(\v2&.acsconnector.connector.v1.RecordErrorR\x06errors\x12\x16\n" +
 	"\x06cursor\x18\x04 \x01(\tR\x06cursor\x12\x16\n" +
 	"\x06packed\x18\x05 \x01(\fR\x06packed\x12!\n" +
-	"\fpacked_count\x18\x06 \x01(\x05R\vpackedCount\"8\n" +
+	"\fpacked_count\x18\x06 \x01(\x05R\vpackedCount\x12%\n" +
+	"\x0epacked_repeats\x18\a \x01(\bR\rpackedRepeats\"8\n" +
 	"\x06Record\x12\x16\n" +
 	"\x06values\x18\x01 \x03(\tR\x06values\x12\x16\n" +
 	"\x06origin\x18\x02 \x01(\tR\x06origin\"\xe0\x01\n" +
