@@ -161,13 +161,18 @@ func (w *RecordWriter) send() error {
 		}
 		row := make([]string, len(w.b.cols))
 		w.b.packed = w.b.packed[:0]
-		w.b.repeats = false
+		w.b.repeats = w.repeats
+		w.packer.Reset()
 		for _, r := range w.recs {
 			clear(row)
 			for k, v := range r.Fields {
 				row[index[k]] = v
 			}
-			w.b.packed = pb.AppendPacked(w.b.packed, r.Origin, row)
+			if w.b.repeats {
+				w.b.packed = w.packer.Append(w.b.packed, r.Origin, row)
+			} else {
+				w.b.packed = pb.AppendPacked(w.b.packed, r.Origin, row)
+			}
 		}
 		w.b.count = len(w.recs)
 	}
