@@ -80,7 +80,14 @@ type feedResult struct {
 	BaseCPU         float64 `json:"baseline_cpu_seconds"`
 	PluginStart     float64 `json:"plugin_start_seconds"`
 	LoadAvg         float64 `json:"load_avg_1m"`
+	HostFaults      float64 `json:"host_faults"`
+	PluginFaults    float64 `json:"plugin_faults"`
+	BaselineFaults  float64 `json:"baseline_faults"`
 }
+
+// catalogTimeGoalRows is the catalog size the issue sets the time goal on;
+// smaller runs are reported for reference.
+const catalogTimeGoalRows = 1_000_000
 
 func (r *report) catalogSection() error {
 	r.p("## 2. Full catalog: csvdir plugin subprocess → validated feed file\n\n")
@@ -91,8 +98,10 @@ func (r *report) catalogSection() error {
 	r.p("writes the feed file and error report (`syncjob.Runner.Export`); (b) the baseline: a plain in-process\n")
 	r.p("`encoding/csv` read and write of the same file. Baseline first, then export, at each size, every round.\n")
 	r.p("Times include starting the plugin. Peak RSS is VmHWM per process (the host child, the plugin, the baseline); the\n")
-	r.p("table shows the highest over the rounds. Goals: export ≤ 1.5x the baseline's time, peak RSS < 100 MiB per process,\n")
-	r.p("flat from 100,000 to 1,000,000 variants (here: the 1M peak at most 1.25x the 100k peak, per process).\n\n")
+	r.p("table shows the highest over the rounds. Goals: at 1,000,000 variants the export takes at most 1.5x the baseline's\n")
+	r.p("time (the issue's timed run; the 100,000-variant ratio is given for reference); peak RSS < 100 MiB per process,\n")
+	r.p("flat from 100,000 to 1,000,000 variants (here: the 1M peak at most 1.25x the 100k peak, per process). Before each\n")
+	r.p("child the outputs of the last one are deleted, so both write a new file into page cache just freed.\n\n")
 	res, err := readJSONL[feedResult](r.path("benchfeed.jsonl"), "catalog_feed_export")
 	if err != nil {
 		return err
@@ -112,8 +121,8 @@ func (r *report) catalogSection() error {
 		r.loads = append(r.loads, x.LoadAvg)
 	}
 	slices.Sort(sizes)
-	r.p("| variants | input | export (plugin start) | baseline | time ratio | export rows/s | CPU s host / plugin / baseline | peak RSS MiB host / plugin / baseline | valid / invalid | ≤ 1.5x | < 100 MiB |\n")
-	r.p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
+	r.p("| variants | input | export (plugin start) | baseline | time ratio | export rows/s | CPU s host / plugin / baseline | page faults host / plugin / baseline | peak RSS MiB host / plugin / baseline | valid / invalid | ≤ 1.5x | < 100 MiB |\n")
+	r.p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
 	peaks := map[int][2]float64{}
 	for _, n := range sizes {
 		xs := bySize[n]
@@ -125,17 +134,24 @@ func (r *report) catalogSection() error {
 		bp := slices.Max(field(xs, func(x feedResult) float64 { return x.BaselinePeakMiB }))
 		peaks[n] = [2]float64{hp, pp}
 		timeOK, memOK := rt.Med <= 1.5, hp < 100 && pp < 100
-		r.p("| %s | %.0f MiB | %s (%.2f s) | %s | %s | %s | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f | %d / %d | %s | %s |\n",
+		timeMet, timeGoal := yesNo(timeOK), "≤ 1.5x time"
+		if n < catalogTimeGoalRows {
+			timeMet, timeGoal = "n/a", "none (reference)"
+		}
+		r.p("| %s | %.0f MiB | %s (%.2f s) | %s | %s | %s | %.1f / %.1f / %.1f | %s / %s / %s | %.1f / %.1f / %.1f | %d / %d | %s | %s |\n",
 			commas(int64(n)), float64(xs[0].InputBytes)/(1<<20), med(exp, "s"),
 			stat(field(xs, func(x feedResult) float64 { return x.PluginStart })).Med, med(base, "s"), ratio(rt),
 			fmtNum(stat(field(xs, func(x feedResult) float64 { return x.RowsPerSecond })).Med),
 			stat(field(xs, func(x feedResult) float64 { return x.HostCPU })).Med,
 			stat(field(xs, func(x feedResult) float64 { return x.PluginCPU })).Med,
 			stat(field(xs, func(x feedResult) float64 { return x.BaseCPU })).Med,
-			hp, pp, bp, xs[0].Valid, xs[0].Invalid, yesNo(timeOK), yesNo(memOK))
+			fmtNum(stat(field(xs, func(x feedResult) float64 { return x.HostFaults })).Med),
+			fmtNum(stat(field(xs, func(x feedResult) float64 { return x.PluginFaults })).Med),
+			fmtNum(stat(field(xs, func(x feedResult) float64 { return x.BaselineFaults })).Med),
+			hp, pp, bp, xs[0].Valid, xs[0].Invalid, timeMet, yesNo(memOK))
 		label := commas(int64(n)) + " variants"
 		r.summary = append(r.summary,
-			summaryRow{"2", "full catalog export, " + label, med(exp, "s"), med(base, "s") + " (encoding/csv)", ratio(rt), "≤ 1.5x time", yesNo(timeOK)},
+			summaryRow{"2", "full catalog export, " + label, med(exp, "s"), med(base, "s") + " (encoding/csv)", ratio(rt), timeGoal, timeMet},
 			summaryRow{"2", "peak RSS, " + label, fmt.Sprintf("host %.1f / plugin %.1f MiB", hp, pp), fmt.Sprintf("%.1f MiB", bp), "", "< 100 MiB per process", yesNo(memOK)})
 	}
 	if len(sizes) >= 2 {
@@ -152,8 +168,10 @@ func (r *report) catalogSection() error {
 	r.p("cores each kept busy over its wall time; the export's wall-time ratio stays below its CPU ratio only as far as host\n")
 	r.p("and plugin find two free cores at once. Within the host the serial path is the goroutine that validates and writes\n")
 	r.p("rows (`feed.Builder.Add`); receiving, TLS, protobuf and packed-batch decoding run on other goroutines, one batch\n")
-	r.p("ahead. Starting the plugin hashes its binary once (go-plugin's pin check, right before exec) and makes two P-521\n")
-	r.p("AutoMTLS keys (the host's curve table is built while the binary is hashed) and a TLS handshake.\n\n")
+	r.p("ahead. A value equal to the previous row's in its column crosses as a one-byte marker (`packed_repeats`), which\n")
+	r.p("here takes about 30%% of the bytes off the TLS, copies and syscalls of both processes. Starting the plugin hashes\n")
+	r.p("its binary once (go-plugin's pin check, right before exec, ~15 ms), starts it (~20 ms of Go runtime and package\n")
+	r.p("init), makes two P-521 AutoMTLS keys (the host's curve table is built while the binary is hashed) and shakes hands.\n\n")
 	for _, n := range sizes {
 		xs := bySize[n]
 		m := func(f func(x feedResult) float64) float64 { return stat(field(xs, f)).Med }
@@ -182,15 +200,17 @@ func (r *report) catalogSection() error {
 // traces of both processes (see docs/feeds.md, "Performance").
 const catalogMemoryNote = "neither process keeps a structure that grows with the catalog. The duplicate-id sets " +
 	"(the feed's in the host, `host/internal/feed/filecheck.go`, and csvdir's in the plugin, which names the line of the " +
-	"first use) are `proto/idset`: a 3 MiB table of 64-bit id hashes for the first 131,072 ids, then sorted runs " +
-	"spilled to unlinked temp files, each with a Bloom filter of 2 bytes an id in memory (2 MiB at 1M ids). The rest " +
-	"is a floor: the binary and the Go runtime (the baseline, the same binary as the host, shows it), the batches in " +
-	"flight (at most 1 MiB of values each; the host decodes one ahead), gRPC's buffers, and garbage. Both processes of " +
-	"a one-shot export collect at a fixed ceiling, the live heap plus 48 MiB with `GOGC` off " +
-	"(`host/internal/syncjob/gc.go`, `plugins/csvdir/gc.go`): with Go's default the flat live heap meant a collection " +
-	"every 10-15 MB, half again as many as when the per-id tables grew. The export is a one-shot host, so csvdir also " +
-	"skips its availability warm-up (`plugins/csvdir/plugin.go` `Configure`); a daemon's catalog job keeps Go's GC " +
-	"defaults and also holds that index (an entry per id)."
+	"first use) are `proto/idset`: a table of 64-bit id hashes that grows to 3 MiB (131,072 ids), then sorted runs " +
+	"spilled to unlinked temp files, with one Bloom filter over all of them in memory (2 to 4 bytes an id: 2 MiB at 1M " +
+	"ids). The rest is a floor: the binary and the Go runtime (the baseline, the same binary as the host, shows it), " +
+	"gRPC's buffers, and the batches in flight: the host receives into three reused 1 MiB buffers " +
+	"(`connectorv1.BatchBuffer`) and csvdir reads into one reused 256 KiB buffer (`sdk/csvread`), so neither makes " +
+	"garbage per row. Memory matters for time here: on this VM kind the first touch of each new page is a ~11 µs " +
+	"fault, hence the page-fault column. Both processes of a one-shot export collect at a fixed ceiling, the live heap " +
+	"plus 48 MiB with `GOGC` off (`host/internal/syncjob/gc.go`, `plugins/csvdir/gc.go`); with little garbage left, " +
+	"the host collects about once per export. The export is a one-shot host, so csvdir also skips its availability " +
+	"warm-up (`plugins/csvdir/plugin.go` `Configure`); a daemon's catalog job keeps Go's GC defaults and also holds " +
+	"that index (an entry per id)."
 
 // ---------------------------------------------------------------- 3. hooks
 
