@@ -76,9 +76,9 @@ type Result struct {
 	BaseCPUSeconds   float64 `json:"baseline_cpu_seconds"`
 	// Minor page faults per process: on this VM kind each first touch of
 	// a page costs ~11 µs, so they are a share of the CPU seconds above.
-	HostFaults     int64 `json:"host_faults"`
-	PluginFaults   int64 `json:"plugin_faults"`
-	BaselineFaults int64 `json:"baseline_faults"`
+	HostFaults       int64   `json:"host_faults"`
+	PluginFaults     int64   `json:"plugin_faults"`
+	BaselineFaults   int64   `json:"baseline_faults"`
 	Goal             string  `json:"goal"`
 	MeetsTimeGoal    bool    `json:"meets_time_goal"`
 	MeetsMemoryGoal  bool    `json:"meets_memory_goal"`
