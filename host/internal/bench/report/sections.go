@@ -206,9 +206,9 @@ const catalogMemoryNote = "neither process keeps a structure that grows with the
 	"gRPC's buffers, and the batches in flight: the host receives into three reused 1 MiB buffers " +
 	"(`connectorv1.BatchBuffer`) and csvdir reads into one reused 256 KiB buffer (`sdk/csvread`), so neither makes " +
 	"garbage per row. Memory matters for time here: on this VM kind the first touch of each new page is a ~11 µs " +
-	"fault, hence the page-fault column. Both processes of a one-shot export collect at a fixed ceiling, the live heap " +
-	"plus 48 MiB with `GOGC` off (`host/internal/syncjob/gc.go`, `plugins/csvdir/gc.go`); with little garbage left, " +
-	"the host collects about once per export. The export is a one-shot host, so csvdir also skips its availability " +
+	"fault, hence the page-fault column. Both processes of a one-shot export collect 32 MiB above the live heap, with `GOGC` off under a memory " +
+	"limit that follows the live heap (`proto/gcheadroom`); with no garbage made per row, the host collects about once " +
+	"per export. The export is a one-shot host, so csvdir also skips its availability " +
 	"warm-up (`plugins/csvdir/plugin.go` `Configure`); a daemon's catalog job keeps Go's GC defaults and also holds " +
 	"that index (an entry per id)."
 
