@@ -183,6 +183,7 @@ func (s *settings) stream(ctx context.Context, req *sdk.ReadRequest, w *sdk.Reco
 	var (
 		nHeader  = len(c.header)
 		vals     = make([]string, len(p.outs))
+		amounts  []byte // the current row's normalised amounts
 		originB  = make([]byte, 0, len(c.name)+12)
 		seed     = maphash.MakeSeed()
 		seen     = idset.New("", dupBudget)
@@ -270,17 +271,22 @@ func (s *settings) stream(ctx context.Context, req *sdk.ReadRequest, w *sdk.Reco
 			continue
 		}
 		bad, badField := "", ""
+		amounts = amounts[:0]
 		for i, o := range p.outs {
 			v := strings.TrimSpace(rec[o.idx])
 			switch o.tf {
 			case tfMoney:
 				if v != "" {
-					m, err := normMoney(v, s.currency)
+					// The row's amounts live in amounts until the next
+					// row, like rec's strings: WriteValues copies them.
+					from := len(amounts)
+					var err error
+					amounts, err = appendMoney(amounts, v, s.currency)
 					if err != nil && bad == "" {
 						bad, badField = err.Error(), o.name
 					}
-					if err == nil {
-						v = m
+					if err == nil && len(amounts) > from {
+						v = unsafe.String(&amounts[from], len(amounts)-from)
 					}
 				}
 			case tfBool:

@@ -12,34 +12,47 @@ import (
 // "1,234.50") gets the default currency; an amount that already names its
 // currency ("19.99 USD") passes through, with the code upper-cased.
 func normMoney(v, currency string) (string, error) {
+	b, err := appendMoney(nil, v, currency)
+	return string(b), err
+}
+
+// appendMoney is normMoney appending to dst, so that a read can put a row's
+// amounts in one reused buffer: a string per amount was most of what a
+// read left for the GC.
+func appendMoney(dst []byte, v, currency string) ([]byte, error) {
 	if v == "" {
-		return "", nil
+		return dst, nil
 	}
 	if i := strings.LastIndexByte(v, ' '); i > 0 && isCurrencyCode(v[i+1:]) {
 		num, cur := strings.TrimSpace(v[:i]), v[i+1:]
 		if err := checkAmount(num, cur); err != nil {
-			return "", err
+			return dst, err
 		}
-		if num == v[:i] && isUpperASCII(cur) {
-			return v, nil
+		dst = append(append(dst, num...), ' ')
+		for j := range len(cur) {
+			c := cur[j]
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			dst = append(dst, c)
 		}
-		return num + " " + strings.ToUpper(cur), nil
+		return dst, nil
 	}
 	if canonicalAmount(v, sdk.CurrencyDigits(currency)) {
 		// What ParseDecimal + Money would produce, without the allocations.
-		return v + " " + currency, nil
+		return append(append(append(dst, v...), ' '), currency...), nil
 	}
 	if err := checkThousands(v); err != nil {
-		return "", err
+		return dst, err
 	}
 	minor, err := sdk.ParseDecimal(v, currency)
 	if err != nil {
-		return "", err
+		return dst, err
 	}
 	if minor < 0 {
-		return "", fmt.Errorf("%q is negative", v)
+		return dst, fmt.Errorf("%q is negative", v)
 	}
-	return sdk.Money(minor, currency), nil
+	return append(dst, sdk.Money(minor, currency)...), nil
 }
 
 // canonicalAmount reports whether v is already how sdk.Money writes an
@@ -101,15 +114,6 @@ func isCurrencyCode(s string) bool {
 	for i := 0; i < 3; i++ {
 		c := s[i] | 0x20
 		if c < 'a' || c > 'z' {
-			return false
-		}
-	}
-	return true
-}
-
-func isUpperASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 'A' || s[i] > 'Z' {
 			return false
 		}
 	}
