@@ -5,7 +5,7 @@
 # Each benchmark runs next to its baseline in this same run, interleaved
 # (A/B/A/B) for a few rounds, because the machine may be shared; the report
 # gives medians and the min-max range over the rounds. The whole run takes
-# about 15 minutes on 2 cores. Sections (docs/benchmarks.md has the details):
+# about 6 minutes on 2 cores. Sections (docs/benchmarks.md has the details):
 #
 #   1. feed builder vs encoding/csv          go test -bench, host/internal/feed
 #   2. full catalog, 100k and 1M variants    host/internal/syncjob/internal/benchfeed
