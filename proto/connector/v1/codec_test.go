@@ -121,22 +121,29 @@ func (s *streamServer) ReadCatalog(_ *ReadRequest, st grpc.ServerStreamingServer
 	return nil
 }
 
-// End to end through grpc, with batches kept while later ones arrive (the
-// host decodes one batch ahead): run with -race.
-func TestCodecOverGRPC(t *testing.T) {
+// streamBatches makes 40 batches of 200 rows; titleLen(batch, row) sets each
+// title's length.
+func streamBatches(titleLen func(i, r int) int) []*RecordBatch {
 	var batches []*RecordBatch
 	for i := 0; i < 40; i++ {
 		var packed []byte
 		for r := 0; r < 200; r++ {
-			packed = AppendPacked(packed, fmt.Sprintf("b%d:%d", i, r), []string{fmt.Sprintf("id-%d-%d", i, r), strings.Repeat("x", 100+r)})
+			packed = AppendPacked(packed, fmt.Sprintf("b%d:%d", i, r), []string{fmt.Sprintf("id-%d-%d", i, r), strings.Repeat("x", titleLen(i, r))})
 		}
 		batches = append(batches, &RecordBatch{Columns: []string{"id", "title"}, Packed: packed, PackedCount: 200, Cursor: fmt.Sprint(i)})
 	}
+	return batches
+}
+
+// readCatalogOver serves batches over an in-memory gRPC connection and
+// opens a ReadCatalog stream on it with Codec in force.
+func readCatalogOver(t *testing.T, batches []*RecordBatch) grpc.ServerStreamingClient[RecordBatch] {
+	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer()
 	RegisterConnectorServer(srv, &streamServer{batches: batches})
 	go func() { _ = srv.Serve(lis) }()
-	defer srv.Stop()
+	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient("passthrough:///buf",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -144,11 +151,19 @@ func TestCodecOverGRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	st, err := NewConnectorClient(conn).ReadCatalog(context.Background(), &ReadRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+// End to end through grpc, with batches kept while later ones arrive (the
+// host decodes one batch ahead): run with -race.
+func TestCodecOverGRPC(t *testing.T) {
+	batches := streamBatches(func(i, r int) int { return 100 + r })
+	st := readCatalogOver(t, batches)
 	var got []*RecordBatch
 	var wg sync.WaitGroup
 	for {
@@ -285,31 +300,8 @@ func TestBatchBufferReusesItsMemory(t *testing.T) {
 // Over a real stream, three BatchBuffers in turn, each decoded while the
 // next arrives (as syncjob does): run with -race.
 func TestBatchBuffersOverGRPC(t *testing.T) {
-	var batches []*RecordBatch
-	for i := 0; i < 40; i++ {
-		var packed []byte
-		for r := 0; r < 200; r++ {
-			packed = AppendPacked(packed, fmt.Sprintf("b%d:%d", i, r), []string{fmt.Sprintf("id-%d-%d", i, r), strings.Repeat("x", 100+r+i)})
-		}
-		batches = append(batches, &RecordBatch{Columns: []string{"id", "title"}, Packed: packed, PackedCount: 200, Cursor: fmt.Sprint(i)})
-	}
-	lis := bufconn.Listen(1 << 20)
-	srv := grpc.NewServer()
-	RegisterConnectorServer(srv, &streamServer{batches: batches})
-	go func() { _ = srv.Serve(lis) }()
-	defer srv.Stop()
-	conn, err := grpc.NewClient("passthrough:///buf",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(Codec())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	st, err := NewConnectorClient(conn).ReadCatalog(context.Background(), &ReadRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	batches := streamBatches(func(i, r int) int { return 100 + r + i })
+	st := readCatalogOver(t, batches)
 	var bufs [3]BatchBuffer
 	var decs [3]BatchDecoder
 	ch := make(chan int, 1)

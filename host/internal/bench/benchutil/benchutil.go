@@ -47,18 +47,9 @@ func statusKiB(pid, field string) (float64, error) {
 
 // ProcCPU is the user+system CPU seconds of pid, from /proc/<pid>/stat.
 func ProcCPU(pid string) (float64, error) {
-	data, err := os.ReadFile("/proc/" + pid + "/stat")
+	f, err := procStat(pid)
 	if err != nil {
 		return 0, err
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, errors.New("malformed /proc stat")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, errors.New("short /proc stat")
 	}
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
@@ -70,20 +61,30 @@ func ProcCPU(pid string) (float64, error) {
 // maps a fresh page costs ~10 µs, so a process's fault count times that is
 // a real share of its CPU time.
 func ProcMinorFaults(pid string) (int64, error) {
-	data, err := os.ReadFile("/proc/" + pid + "/stat")
+	f, err := procStat(pid)
 	if err != nil {
 		return 0, err
+	}
+	return strconv.ParseInt(f[7], 10, 64) // field 10, minflt
+}
+
+// procStat returns the fields of /proc/<pid>/stat after the command name
+// (field 3, the state, is f[0]).
+func procStat(pid string) ([]string, error) {
+	data, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return nil, err
 	}
 	s := string(data)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, errors.New("malformed /proc stat")
+		return nil, errors.New("malformed /proc stat")
 	}
 	f := strings.Fields(s[i+1:])
-	if len(f) < 8 {
-		return 0, errors.New("short /proc stat")
+	if len(f) < 13 {
+		return nil, errors.New("short /proc stat")
 	}
-	return strconv.ParseInt(f[7], 10, 64) // field 10, minflt
+	return f, nil
 }
 
 // SelfMinorFaults is this process's minor page faults so far.
