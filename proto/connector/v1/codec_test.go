@@ -33,6 +33,20 @@ func testBatches() []*RecordBatch {
 	}
 }
 
+// oddWire is wire with fields out of order, packed twice (last wins) and
+// unknown fields of every wire type but groups.
+func oddWire(wire []byte) []byte {
+	odd := protowire.AppendTag(nil, 5, protowire.BytesType)
+	odd = protowire.AppendBytes(odd, []byte("first"))
+	odd = append(odd, wire...)
+	odd = protowire.AppendTag(odd, 99, protowire.VarintType)
+	odd = protowire.AppendVarint(odd, 7)
+	odd = protowire.AppendTag(odd, 98, protowire.Fixed64Type)
+	odd = protowire.AppendFixed64(odd, 1<<60)
+	odd = protowire.AppendTag(odd, 97, protowire.Fixed32Type)
+	return protowire.AppendFixed32(odd, 3)
+}
+
 // The codec must decode exactly what protobuf decodes.
 func TestUnmarshalRecordBatchMatchesProto(t *testing.T) {
 	for i, want := range testBatches() {
@@ -40,13 +54,7 @@ func TestUnmarshalRecordBatchMatchesProto(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Also: fields out of order, packed twice (last wins), unknown fields.
-		odd := protowire.AppendTag(nil, 5, protowire.BytesType)
-		odd = protowire.AppendBytes(odd, []byte("first"))
-		odd = append(odd, wire...)
-		odd = protowire.AppendTag(odd, 99, protowire.VarintType)
-		odd = protowire.AppendVarint(odd, 7)
-		for j, in := range [][]byte{wire, odd} {
+		for j, in := range [][]byte{wire, oddWire(wire)} {
 			var std, got RecordBatch
 			if err := proto.Unmarshal(in, &std); err != nil {
 				t.Fatal(err)
@@ -215,16 +223,7 @@ func TestBatchBufferMatchesProto(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		odd := protowire.AppendTag(nil, 5, protowire.BytesType)
-		odd = protowire.AppendBytes(odd, []byte("first"))
-		odd = append(odd, wire...)
-		odd = protowire.AppendTag(odd, 99, protowire.VarintType)
-		odd = protowire.AppendVarint(odd, 7)
-		odd = protowire.AppendTag(odd, 98, protowire.Fixed64Type)
-		odd = protowire.AppendFixed64(odd, 1<<60)
-		odd = protowire.AppendTag(odd, 97, protowire.Fixed32Type)
-		odd = protowire.AppendFixed32(odd, 3)
-		for j, in := range [][]byte{wire, odd} {
+		for j, in := range [][]byte{wire, oddWire(wire)} {
 			var std RecordBatch
 			if err := proto.Unmarshal(in, &std); err != nil {
 				t.Fatal(err)
