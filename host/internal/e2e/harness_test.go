@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -202,12 +203,35 @@ func (h *host) signal(s os.Signal) {
 
 func (h *host) url(path string) string { return "http://" + h.addr + path }
 
+// signedPost POSTs body to url signed as Stripe signs webhooks with secret,
+// and returns the answer and its body.
+//
+// A request that fails on a reused keep-alive connection before any answer
+// is sent once more, on a new connection: the server may close an idle
+// connection just as the client picks it up, which Go's transport retries
+// only for idempotent methods (Stripe retries a failed delivery anyway).
+// A failure on a new connection is returned as it is.
 func signedPost(url, secret string, body []byte, timeout time.Duration) (*http.Response, []byte, error) {
 	sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: secret})
-	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Stripe-Signature", sp.Header)
-	resp, err := (&http.Client{Timeout: timeout}).Do(req)
+	var resp *http.Response
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		reused := false
+		trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodPost, url, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Stripe-Signature", sp.Header)
+		client := &http.Client{Timeout: timeout}
+		if attempt > 0 {
+			tr := http.DefaultTransport.(*http.Transport).Clone() // no pooled connections
+			defer tr.CloseIdleConnections()
+			client.Transport = tr
+		}
+		resp, err = client.Do(req)
+		if err == nil || !reused {
+			break
+		}
+	}
 	if err != nil {
 		return nil, nil, err
 	}
