@@ -128,21 +128,24 @@ func (d *BatchDecoder) Decode(b *RecordBatch) ([]Row, []RowError, error) {
 	if repeats {
 		d.bad = slices.Grow(d.bad[:0], len(cols))[:len(cols)]
 	}
-	// next returns the next value; repeat is true for the marker of a value
-	// equal to the previous record's (packed_repeats), which it does not
-	// resolve.
-	next := func() (s string, repeat bool, err error) {
+	// next returns the next value. Under packed_repeats the marker stands
+	// for prev, the previous record's value in the same place; repeat says
+	// so, and hasPrev=false (the first record) makes it malformed.
+	next := func(prev string, hasPrev bool) (s string, repeat bool, err error) {
 		l, k := binary.Uvarint(packed[pos:])
 		if k <= 0 {
 			return "", false, fmt.Errorf("%w at byte %d", ErrMalformedBatch, pos)
 		}
 		if repeats {
 			if l&1 != 0 {
-				if l != 1 {
+				switch {
+				case l != 1:
 					return "", false, fmt.Errorf("%w at byte %d", ErrMalformedBatch, pos)
+				case !hasPrev:
+					return "", false, fmt.Errorf("%w: the first record repeats a value", ErrMalformedBatch)
 				}
 				pos += k
-				return "", true, nil
+				return prev, true, nil
 			}
 			l /= 2
 		}
@@ -154,31 +157,24 @@ func (d *BatchDecoder) Decode(b *RecordBatch) ([]Row, []RowError, error) {
 		pos += int(l)
 		return s, false, nil
 	}
-	prevOrigin := ""
+	origin := ""
 	for i := 0; i < n; i++ {
-		origin, rep, err := next()
-		if err == nil && rep {
-			if i == 0 {
-				err = fmt.Errorf("%w: the first record repeats a value", ErrMalformedBatch)
-			}
-			origin = prevOrigin
-		}
-		if err != nil {
+		var err error
+		if origin, _, err = next(origin, i > 0); err != nil {
 			return nil, nil, err
 		}
-		prevOrigin = origin
 		row := vals[i*len(cols) : (i+1)*len(cols)]
 		badCol := -1
 		for c := range row {
+			prev := ""
+			if i > 0 {
+				prev = vals[(i-1)*len(cols)+c]
+			}
 			var rep bool
-			if row[c], rep, err = next(); err != nil {
+			if row[c], rep, err = next(prev, i > 0); err != nil {
 				return nil, nil, err
 			}
 			if rep {
-				if i == 0 {
-					return nil, nil, fmt.Errorf("%w: the first record repeats a value", ErrMalformedBatch)
-				}
-				row[c] = vals[(i-1)*len(cols)+c]
 				if badCol < 0 && d.bad[c] {
 					badCol = c
 				}
