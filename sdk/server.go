@@ -103,7 +103,7 @@ func (s *server) stream(method string, req *pb.ReadRequest, st batchStream, read
 		// The writer packs rows as they are written and reuses its buffer:
 		// Send marshals the batch before it returns.
 		w := newRecordWriter(ctx, int(req.GetBatchSize()), req.GetPackedRepeats(), func(wb *batch) error {
-			b := &pb.RecordBatch{Columns: wb.cols, Cursor: wb.cursor, Packed: wb.packed, PackedCount: int32(wb.count), PackedRepeats: wb.repeats}
+			b := &pb.RecordBatch{Columns: wb.cols, Cursor: wb.cursor, Packed: wb.packed, PackedCount: int32(wb.count), PackedRepeats: req.GetPackedRepeats()}
 			for _, r := range wb.rejects {
 				b.Errors = append(b.Errors, &pb.RecordError{Origin: r.Origin, Field: r.Field, Message: r.Message, Partial: r.Partial})
 			}

@@ -37,7 +37,6 @@ type batch struct {
 	cols    []string
 	packed  []byte
 	count   int
-	repeats bool // packed uses the packed_repeats encoding
 	rejects []RecordError
 	cursor  string
 }
@@ -91,15 +90,9 @@ func (w *RecordWriter) WriteValues(origin string, columns, values []string) erro
 	}
 	if w.b.count == 0 {
 		w.b.cols = columns
-		w.b.packed = w.b.packed[:0]
-		w.b.repeats = w.repeats
-		w.packer.Reset()
+		w.startPacking()
 	}
-	if w.b.repeats {
-		w.b.packed = w.packer.Append(w.b.packed, origin, values)
-	} else {
-		w.b.packed = pb.AppendPacked(w.b.packed, origin, values)
-	}
+	w.pack(origin, values)
 	w.b.count++
 	if w.b.count >= w.batchSize || len(w.b.packed) >= w.maxBytes {
 		return w.send()
@@ -150,6 +143,21 @@ func (w *RecordWriter) flush() error {
 // records, so an empty incremental read still advances the cursor.
 func (w *RecordWriter) close() error { return w.send() }
 
+// startPacking empties the batch's packed rows for a new batch.
+func (w *RecordWriter) startPacking() {
+	w.b.packed = w.b.packed[:0]
+	w.packer.Reset()
+}
+
+// pack appends one row to the batch, with repeats when the host takes them.
+func (w *RecordWriter) pack(origin string, values []string) {
+	if w.repeats {
+		w.b.packed = w.packer.Append(w.b.packed, origin, values)
+	} else {
+		w.b.packed = pb.AppendPacked(w.b.packed, origin, values)
+	}
+}
+
 func (w *RecordWriter) send() error {
 	if w.b.count == 0 {
 		// Map records (or only rejects and the cursor): pack them under
@@ -160,19 +168,13 @@ func (w *RecordWriter) send() error {
 			index[c] = i
 		}
 		row := make([]string, len(w.b.cols))
-		w.b.packed = w.b.packed[:0]
-		w.b.repeats = w.repeats
-		w.packer.Reset()
+		w.startPacking()
 		for _, r := range w.recs {
 			clear(row)
 			for k, v := range r.Fields {
 				row[index[k]] = v
 			}
-			if w.b.repeats {
-				w.b.packed = w.packer.Append(w.b.packed, r.Origin, row)
-			} else {
-				w.b.packed = pb.AppendPacked(w.b.packed, r.Origin, row)
-			}
+			w.pack(r.Origin, row)
 		}
 		w.b.count = len(w.recs)
 	}
