@@ -194,19 +194,15 @@ func (s *settings) stream(ctx context.Context, req *sdk.ReadRequest, w *sdk.Reco
 	originB = append(originB, c.name...)
 	originB = append(originB, ':')
 	prefix := len(originB)
+	// origin is "file:line" in originB, valid until the next call: enough
+	// for WriteValues, which copies it; a reject clones it.
 	origin := func(line int) string {
-		originB = strconv.AppendInt(originB[:prefix], int64(line), 10)
-		return string(originB)
-	}
-	// originView is origin without the allocation, for WriteValues, which
-	// copies it; valid until the next call.
-	originView := func(line int) string {
 		originB = strconv.AppendInt(originB[:prefix], int64(line), 10)
 		return unsafe.String(unsafe.SliceData(originB), len(originB))
 	}
 	reject := func(line int, field, msg string, rec []string) error {
 		rejected++
-		e := sdk.RecordError{Origin: origin(line), Field: field, Message: msg}
+		e := sdk.RecordError{Origin: strings.Clone(origin(line)), Field: field, Message: msg}
 		if rec != nil {
 			// The row's strings are reused by the next Read; the error
 			// is sent with a later batch.
@@ -323,7 +319,7 @@ func (s *settings) stream(ctx context.Context, req *sdk.ReadRequest, w *sdk.Reco
 			}
 			continue
 		}
-		if err := w.WriteValues(originView(line), p.cols, vals); err != nil {
+		if err := w.WriteValues(origin(line), p.cols, vals); err != nil {
 			return err
 		}
 	}
