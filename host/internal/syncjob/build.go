@@ -22,6 +22,7 @@ import (
 	"github.com/acs-connector/acs-connector/host/internal/pluginmgr"
 	"github.com/acs-connector/acs-connector/host/internal/store"
 	pb "github.com/acs-connector/acs-connector/proto/connector/v1"
+	"github.com/acs-connector/acs-connector/proto/gcheadroom"
 )
 
 // stageFlush is how many staged rows are buffered before they go to the
@@ -672,7 +673,7 @@ func (l *lazyFile) Close() error {
 // it (acs-connector feed export): a full read of the plugin, every valid row
 // in one file, rejected rows in errorsPath ("" discards them). Incremental
 // filtering and deletions need the upload history and are not applied.
-// While it runs, the process's GC collects at a fixed ceiling (batchGC):
+// While it runs, the process's GC collects exportHeadroom above the live heap:
 // call it from one-shot commands, not from a daemon serving hooks.
 func (r *Runner) Export(ctx context.Context, j *config.Job, outPath, errorsPath string) (feed.Stats, error) {
 	kind, readKind, err := feedKind(j.Type)
@@ -689,7 +690,7 @@ func (r *Runner) Export(ctx context.Context, j *config.Job, outPath, errorsPath 
 	if err := os.MkdirAll(filepath.Dir(outPath), 0o750); err != nil {
 		return feed.Stats{}, fmt.Errorf("export: %w", err)
 	}
-	defer batchGC()()
+	defer gcheadroom.Start(exportHeadroom)()
 	tmp := outPath + ".tmp"
 	b := &build{r: r, job: jobName(j), kind: kind, readKind: readKind, plugin: p, source: j.Plugin,
 		single: tmp, errPath: errorsPath}

@@ -1,7 +1,5 @@
 package syncjob
 
-import "github.com/acs-connector/acs-connector/proto/gcheadroom"
-
 // exportHeadroom is how far the heap may grow past its live heap during an
 // export before the GC collects (proto/gcheadroom): a fixed distance rather
 // than Go's doubling, so the export's peak is the same at 100,000 and
@@ -9,9 +7,3 @@ import "github.com/acs-connector/acs-connector/proto/gcheadroom"
 // `acs-connector feed export`); the daemon's runs keep Go's defaults, which
 // suit the hooks served by the same heap.
 const exportHeadroom = 32 << 20
-
-// batchGC switches the process to collect at the live heap plus
-// exportHeadroom until the returned function is called; overlapping calls
-// share one setting, restored by the last. An operator's GOGC or GOMEMLIMIT
-// wins.
-func batchGC() (restore func()) { return gcheadroom.Start(exportHeadroom) }
