@@ -14,14 +14,13 @@
 // keeps the first hash of every 6 KiB block in memory, so a lookup costs
 // two cache lines for an id that is new (nearly every id: its table slot and
 // its Bloom block) and one block read per run from the page cache for the
-// rare Bloom hit. Runs of the same size are merged once there are fanIn of
-// them, so the number of runs grows with the logarithm of the catalog.
+// rare Bloom hit (a filter per run had cost a cache miss per run). Runs of
+// the same size are merged once there are fanIn of them, so the number of
+// runs grows with the logarithm of the catalog.
 //
-// The table grows four times over at a time, and one Bloom filter covers
-// all runs. Grown by doubling it rehashed every id eight times on its way to
-// 131,072; allocated at full size from the start, even a thousand ids
-// touched every one of its 768 pages (hashes spread over all of them), each
-// a page fault. A filter per run cost a cache miss per run on every insert.
+// The table grows four times over at a time: by doubling it rehashed every
+// id eight times on its way to 131,072, and allocated whole from the start,
+// even a thousand ids touched all 768 of its pages, each a page fault.
 //
 // Answers are exact for the hashes: a hash reported as present was inserted
 // before, with that row. Callers that hash strings (maphash) accept a 64-bit
@@ -65,11 +64,10 @@ type Set struct {
 	shift uint // 64 - log2(len(keys)): a hash's home slot is its top bits
 	n     int
 	runs  []*run
-	// bloom holds every spilled hash; it is rebuilt twice as big (from the
-	// runs) when spilled would pass bloomCap.
+	// bloom holds every spilled hash; it is rebuilt bigger (from the runs)
+	// when they would hold more than bloomCap.
 	bloom    bloom
 	bloomCap int
-	spilled  int
 	block    []byte // read buffer for one block
 	wbuf     []byte // write buffer of new runs
 	err      error  // sticky: a set that failed to spill cannot answer exactly
@@ -92,26 +90,6 @@ func New(dir string, budget int) *Set {
 		slots *= 2
 	}
 	return &Set{dir: dir, maxSlots: slots}
-}
-
-// grow replaces the table by one four times as big (at most maxSlots),
-// holding the same entries.
-func (s *Set) grow() {
-	oldKeys, oldRows := s.keys, s.rows
-	size := min(s.maxSlots, max(minSlots, 4*len(oldKeys)))
-	s.keys, s.rows = make([]uint64, size), make([]uint32, size)
-	s.shift = uint(64 - bits.TrailingZeros(uint(size)))
-	mask := uint64(size - 1)
-	for j, h := range oldKeys {
-		if h == 0 {
-			continue
-		}
-		i := h >> s.shift
-		for s.keys[i] != 0 {
-			i = (i + 1) & mask
-		}
-		s.keys[i], s.rows[i] = h, oldRows[j]
-	}
 }
 
 // Len returns the number of ids in the set.
@@ -169,12 +147,32 @@ func (s *Set) Insert(h uint64, row int) (first int, dup bool, err error) {
 	return 0, false, nil
 }
 
+// grow replaces the table by one four times as big (at most maxSlots),
+// holding the same entries.
+func (s *Set) grow() {
+	oldKeys, oldRows := s.keys, s.rows
+	size := min(s.maxSlots, max(minSlots, 4*len(oldKeys)))
+	s.keys, s.rows = make([]uint64, size), make([]uint32, size)
+	s.shift = uint(64 - bits.TrailingZeros(uint(size)))
+	mask := uint64(size - 1)
+	for j, h := range oldKeys {
+		if h == 0 {
+			continue
+		}
+		i := h >> s.shift
+		for s.keys[i] != 0 {
+			i = (i + 1) & mask
+		}
+		s.keys[i], s.rows[i] = h, oldRows[j]
+	}
+}
+
 // spill writes the table as a sorted run and empties it, then merges runs
 // while fanIn of them share a level.
 func (s *Set) spill() error {
 	n := s.sorted()
-	if s.spilled+n > s.bloomCap {
-		if err := s.growBloom(s.spilled + n); err != nil {
+	if spilled := s.Len() - s.n; spilled+n > s.bloomCap {
+		if err := s.growBloom(spilled + n); err != nil {
 			return err
 		}
 	}
@@ -186,7 +184,6 @@ func (s *Set) spill() error {
 		w.add(entry{h: s.keys[i], row: s.rows[i]})
 		s.bloom.add(s.keys[i])
 	}
-	s.spilled += n
 	clear(s.keys)
 	s.n = 0
 	r, err := w.finish()
