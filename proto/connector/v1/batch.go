@@ -129,9 +129,10 @@ func (d *BatchDecoder) Decode(b *RecordBatch) ([]Row, []RowError, error) {
 		d.bad = slices.Grow(d.bad[:0], len(cols))[:len(cols)]
 	}
 	// next returns the next value. Under packed_repeats the marker stands
-	// for prev, the previous record's value in the same place; repeat says
-	// so, and hasPrev=false (the first record) makes it malformed.
-	next := func(prev string, hasPrev bool) (s string, repeat bool, err error) {
+	// for *prev, the previous record's value in the same place; repeat says
+	// so, and prev=nil (the first record) makes it malformed. A pointer, so
+	// that literal values cost no load of the previous one.
+	next := func(prev *string) (s string, repeat bool, err error) {
 		l, k := binary.Uvarint(packed[pos:])
 		if k <= 0 {
 			return "", false, fmt.Errorf("%w at byte %d", ErrMalformedBatch, pos)
@@ -141,11 +142,11 @@ func (d *BatchDecoder) Decode(b *RecordBatch) ([]Row, []RowError, error) {
 				switch {
 				case l != 1:
 					return "", false, fmt.Errorf("%w at byte %d", ErrMalformedBatch, pos)
-				case !hasPrev:
+				case prev == nil:
 					return "", false, fmt.Errorf("%w: the first record repeats a value", ErrMalformedBatch)
 				}
 				pos += k
-				return prev, true, nil
+				return *prev, true, nil
 			}
 			l /= 2
 		}
@@ -157,21 +158,26 @@ func (d *BatchDecoder) Decode(b *RecordBatch) ([]Row, []RowError, error) {
 		pos += int(l)
 		return s, false, nil
 	}
-	origin := ""
+	var origin string
+	var prevRow []string // nil for the first record
 	for i := 0; i < n; i++ {
+		var prevOrigin *string
+		if i > 0 {
+			prevOrigin = &origin // still the previous record's
+		}
 		var err error
-		if origin, _, err = next(origin, i > 0); err != nil {
+		if origin, _, err = next(prevOrigin); err != nil {
 			return nil, nil, err
 		}
 		row := vals[i*len(cols) : (i+1)*len(cols)]
 		badCol := -1
 		for c := range row {
-			prev := ""
-			if i > 0 {
-				prev = vals[(i-1)*len(cols)+c]
+			var prev *string
+			if prevRow != nil {
+				prev = &prevRow[c]
 			}
 			var rep bool
-			if row[c], rep, err = next(prev, i > 0); err != nil {
+			if row[c], rep, err = next(prev); err != nil {
 				return nil, nil, err
 			}
 			if rep {
@@ -202,6 +208,7 @@ func (d *BatchDecoder) Decode(b *RecordBatch) ([]Row, []RowError, error) {
 				hi = nextHigh(packed, pos)
 			}
 		}
+		prevRow = row
 		if badCol >= 0 {
 			bad = append(bad, RowError{Origin: origin, Column: cols[badCol], Message: "value is not valid UTF-8"})
 			continue
